@@ -1,0 +1,25 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both bootstrap first.
+VENV := .venv
+BIN := $(VENV)/bin
+DEVICE_DB := var/device.db
+
+.PHONY: run test bootstrap lock clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	@mkdir -p var
+	$(BIN)/returnflow device init --db $(DEVICE_DB) --device-id demo-handheld-01
+	$(BIN)/returnflow demo-data --db $(DEVICE_DB)
+
+test: bootstrap
+	$(BIN)/python -m pytest
+
+# Re-pin the whole dependency tree (setuptools included: the editable install builds without isolation).
+lock:
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^returnflow' -e '^pip==' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var test-output .pytest_cache

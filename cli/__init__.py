@@ -1,0 +1,1 @@
+"""The `returnflow` command line: a thin entry point over the packages."""

@@ -1,0 +1,161 @@
+"""Entities of the returns domain: master data owned by the ERP and the return units a device creates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .codes import BinType, Channel, Disposition, Grade, RmaState, Role, UnitState
+from .errors import InvalidInput
+from .gs1 import normalize_gtin
+from .labels import bin_type_of, validate_lpn, validate_rma_id
+
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+Gtin14 = Annotated[str, AfterValidator(normalize_gtin)]
+Lpn = Annotated[str, AfterValidator(validate_lpn)]
+RmaId = Annotated[str, AfterValidator(validate_rma_id)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+M = TypeVar("M", bound=BaseModel)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def build(model: type[M], **fields: object) -> M:
+    """Construct `model`, turning a validation failure into one InvalidInput naming the field."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or model.__name__}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise InvalidInput(problems) from None
+
+
+class ChecklistQuestion(Model):
+    question_id: Code
+    text: Text
+
+
+class Category(Model):
+    code: Code
+    name: Text
+    checklist: tuple[ChecklistQuestion, ...]
+
+
+class ReasonCode(Model):
+    """Why the customer returned the item (given on the RMA line or at a blind receipt)."""
+
+    code: Code
+    label: Text
+
+
+class ConditionCode(Model):
+    """What the inspector found (several per inspection)."""
+
+    code: Code
+    label: Text
+
+
+class Item(Model):
+    sku: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
+    name: Text
+    category: Code
+    gtins: tuple[Gtin14, ...] = Field(min_length=1)
+    serial_tracked: bool = False
+    lot_tracked: bool = False
+    unit_value_cents: int = Field(ge=0)
+
+
+class Bin(Model):
+    code: str
+    type: BinType
+    zone: Annotated[str, Field(pattern=r"^[A-Z]$")]
+    purpose: str | None = None
+    owner: str | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_a_bin_label(cls, value: str) -> str:
+        bin_type_of(value)
+        return value
+
+
+class RmaLine(Model):
+    line_no: int = Field(ge=1)
+    sku: str
+    expected_qty: int = Field(ge=1)
+    reason_code: Code
+
+
+class Rma(Model):
+    rma_id: RmaId
+    state: RmaState
+    channel: Channel
+    order_ref: Text
+    created_at: dt.datetime
+    lines: tuple[RmaLine, ...] = Field(min_length=1)
+
+    def line(self, line_no: int) -> RmaLine | None:
+        return next((line for line in self.lines if line.line_no == line_no), None)
+
+
+class User(Model):
+    user_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{1,31}$")]
+    name: Text
+    role: Role
+    pin_hash: str
+    active: bool = True
+
+
+class Actor(Model):
+    """Who does something: a signed-in user and the role they act in."""
+
+    user_id: str
+    role: Role
+
+
+class Inspection(Model):
+    answers: dict[Code, bool]
+    condition_codes: tuple[Code, ...] = ()
+    notes: str = Field(default="", max_length=2000)
+    photo_hashes: tuple[Sha256Hex, ...] = ()
+
+
+class ReturnUnit(Model):
+    """One physical unit received, identified by its license plate (LPN)."""
+
+    lpn: Lpn
+    sku: str
+    rma_id: str | None = None
+    line_no: int | None = None
+    serial: str | None = None
+    lot: str | None = None
+    expiry: dt.date | None = None
+    reason_code: Code
+    state: UnitState
+    # The state a quarantine or dispute interrupted; release and resolution resume it.
+    held_from: UnitState | None = None
+    bin_code: str
+    condition_codes: tuple[Code, ...] = ()
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+    server_version: int = 0
+
+
+_SERIAL_RE = re.compile(r"^[\x21-\x7e]{1,40}$")
+
+
+def clean_identifier(kind: str, value: str | None) -> str | None:
+    """Serials and lots are printable ASCII without spaces (what GS1 AIs 10 and 21 allow)."""
+    if value is None or value == "":
+        return None
+    if not _SERIAL_RE.match(value):
+        raise InvalidInput(f"{kind} {value!r} is not printable text of at most 40 characters")
+    return value

@@ -1,0 +1,197 @@
+"""Events: every change a device makes, as an envelope around one typed payload per step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+
+from .clock import Hlc
+from .codes import Disposition, Grade, Role
+from .entities import Code, Inspection, Lpn, Model, RmaId, Text
+from .errors import InvalidInput
+from .roles import Permission
+from .rules import DispositionDecision
+
+# Bump when a payload changes shape; the server upgrades older events and refuses newer ones.
+SCHEMA_VERSION = 1
+
+_DEVICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def validate_device_id(value: str) -> str:
+    if not _DEVICE_ID_RE.fullmatch(value):
+        raise InvalidInput(f"not a device id: {value!r} (letters, digits, '.', '_' or '-', at most 64)")
+    return value
+
+
+DeviceId = Annotated[str, AfterValidator(validate_device_id)]
+Identifier = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,40}$")]
+
+
+class EventType(StrEnum):
+    RMA_RECEIPT = "rma_receipt"
+    BLIND_RECEIPT = "blind_receipt"
+    INSPECTION = "inspection_recorded"
+    GRADING = "unit_graded"
+    DISPOSITION = "disposition_decided"
+    STORE = "unit_stored"
+    QUARANTINE = "unit_quarantined"
+    QUARANTINE_RELEASE = "quarantine_released"
+    BIN_REASSIGNMENT = "bin_reassigned"
+    BIN_COUNT = "bin_counted"
+    EXCEPTION_RESOLUTION = "exception_resolved"
+
+
+class _Receipt(Model):
+    lpn: Lpn
+    sku: str
+    serial: Identifier | None = None
+    lot: Identifier | None = None
+    expiry: dt.date | None = None
+    bin_code: str
+
+
+class RmaReceipt(_Receipt):
+    type: Literal[EventType.RMA_RECEIPT] = EventType.RMA_RECEIPT
+    rma_id: RmaId
+    line_no: int = Field(ge=1)
+
+
+class BlindReceipt(_Receipt):
+    """A package with no RMA: received as a fact, matched to an RMA later by the ERP."""
+
+    type: Literal[EventType.BLIND_RECEIPT] = EventType.BLIND_RECEIPT
+    reason_code: Code
+    package_ref: str | None = Field(default=None, max_length=64)
+
+
+class InspectionRecorded(Model):
+    type: Literal[EventType.INSPECTION] = EventType.INSPECTION
+    lpn: Lpn
+    inspection: Inspection
+
+
+class UnitGraded(Model):
+    type: Literal[EventType.GRADING] = EventType.GRADING
+    lpn: Lpn
+    grade: Grade
+
+
+class DispositionDecided(Model):
+    type: Literal[EventType.DISPOSITION] = EventType.DISPOSITION
+    lpn: Lpn
+    decision: DispositionDecision
+
+
+class UnitStored(Model):
+    type: Literal[EventType.STORE] = EventType.STORE
+    lpn: Lpn
+    bin_code: str
+
+
+class UnitQuarantined(Model):
+    type: Literal[EventType.QUARANTINE] = EventType.QUARANTINE
+    lpn: Lpn
+    reason: Text
+
+
+class QuarantineReleased(Model):
+    type: Literal[EventType.QUARANTINE_RELEASE] = EventType.QUARANTINE_RELEASE
+    lpn: Lpn
+    note: Text
+
+
+class BinReassigned(Model):
+    """A supervisor re-purposes a quarantine bin and may move its contents to another one."""
+
+    type: Literal[EventType.BIN_REASSIGNMENT] = EventType.BIN_REASSIGNMENT
+    bin_code: str
+    purpose: Text
+    zone: Annotated[str, Field(pattern=r"^[A-Z]$")]
+    owner: Text
+    move_contents_to: str | None = None
+
+
+class BinCounted(Model):
+    """What a supervisor counted in a bin, per SKU; the expected figures are the device's at that moment."""
+
+    type: Literal[EventType.BIN_COUNT] = EventType.BIN_COUNT
+    bin_code: str
+    counts: dict[str, Annotated[int, Field(ge=0)]]
+
+
+class ExceptionResolved(Model):
+    type: Literal[EventType.EXCEPTION_RESOLUTION] = EventType.EXCEPTION_RESOLUTION
+    exception_id: Identifier
+    lpn: Lpn | None = None
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+    note: Text
+
+
+Payload = Annotated[
+    RmaReceipt
+    | BlindReceipt
+    | InspectionRecorded
+    | UnitGraded
+    | DispositionDecided
+    | UnitStored
+    | UnitQuarantined
+    | QuarantineReleased
+    | BinReassigned
+    | BinCounted
+    | ExceptionResolved,
+    Field(discriminator="type"),
+]
+
+# The permission each event needs; devices check it before writing, the server again on receipt.
+EVENT_PERMISSION: dict[EventType, Permission] = {
+    EventType.RMA_RECEIPT: Permission.RECEIVE,
+    EventType.BLIND_RECEIPT: Permission.RECEIVE,
+    EventType.INSPECTION: Permission.INSPECT,
+    EventType.GRADING: Permission.GRADE,
+    EventType.DISPOSITION: Permission.DECIDE_DISPOSITION,
+    EventType.STORE: Permission.STORE,
+    EventType.QUARANTINE: Permission.QUARANTINE,
+    EventType.QUARANTINE_RELEASE: Permission.RELEASE_QUARANTINE,
+    EventType.BIN_REASSIGNMENT: Permission.REASSIGN_BIN,
+    EventType.BIN_COUNT: Permission.COUNT_BIN,
+    EventType.EXCEPTION_RESOLUTION: Permission.RESOLVE_EXCEPTION,
+}
+
+
+def _is_uuid7(value: uuid.UUID) -> uuid.UUID:
+    if value.version != 7:
+        raise ValueError("event_id must be a UUIDv7")
+    return value
+
+
+def _is_hlc(value: str) -> str:
+    Hlc.parse(value)
+    return value
+
+
+class Event(Model):
+    event_id: Annotated[uuid.UUID, AfterValidator(_is_uuid7)]
+    device_id: DeviceId
+    device_seq: int = Field(ge=1)
+    hlc: Annotated[str, AfterValidator(_is_hlc)]
+    actor: str
+    role: Role
+    occurred_at: AwareDatetime
+    type: EventType
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    # The server version of the entity the device last saw (0: never seen from the server).
+    base_version: int = Field(default=0, ge=0)
+    payload: Payload
+
+    @model_validator(mode="after")
+    def _type_matches_payload(self) -> Event:
+        if self.payload.type != self.type:
+            raise ValueError(f"event type {self.type} does not match payload type {self.payload.type}")
+        return self

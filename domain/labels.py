@@ -1,0 +1,74 @@
+"""returnflow's own label formats (documented in scanner/LABELS.md; scanner/ recognises them).
+
+- bin:  BIN-<type code>-<zone letter><two digits>, e.g. BIN-QUA-A01
+- LPN:  LPN-<nine digits><GS1 mod-10 check digit>
+- RMA:  RMA-<seven digits><GS1 mod-10 check digit>
+"""
+
+from __future__ import annotations
+
+import re
+
+from .codes import BinType
+from .errors import InvalidInput
+from .gs1 import gs1_check_digit
+
+BIN_TYPE_CODES: dict[BinType, str] = {
+    BinType.DOCK: "DCK",
+    BinType.INSPECTION: "INS",
+    BinType.QUARANTINE: "QUA",
+    BinType.RESTOCK: "RST",
+    BinType.REFURBISH: "RFB",
+    BinType.VENDOR_RETURN: "VND",
+    BinType.LIQUIDATION: "LIQ",
+    BinType.SCRAP: "SCR",
+}
+_BIN_RE = re.compile(r"BIN-(?P<type>[A-Z]{3})-(?P<zone>[A-Z])(?P<number>\d{2})")
+_LPN_RE = re.compile(r"LPN-(\d{10})")
+_RMA_RE = re.compile(r"RMA-(\d{8})")
+
+
+def bin_code(bin_type: BinType, zone: str, number: int) -> str:
+    return f"BIN-{BIN_TYPE_CODES[bin_type]}-{zone}{number:02d}"
+
+
+def bin_type_of(code: str) -> BinType:
+    """The bin type a bin label names; refuses a code that is not a bin label."""
+    match = _BIN_RE.fullmatch(code)
+    by_code = {v: k for k, v in BIN_TYPE_CODES.items()}
+    if not match or match["type"] not in by_code:
+        raise InvalidInput(f"not a bin label: {code!r} (expected like BIN-QUA-A01)")
+    return by_code[match["type"]]
+
+
+def _with_check_digit(prefix: str, number: int, width: int) -> str:
+    body = f"{number:0{width}d}"
+    if len(body) != width:
+        raise InvalidInput(f"{prefix} number {number} does not fit {width} digits")
+    return f"{prefix}-{body}{gs1_check_digit(body)}"
+
+
+def _validate(kind: str, pattern: re.Pattern[str], value: str, example: str) -> str:
+    match = pattern.fullmatch(value)
+    if not match:
+        raise InvalidInput(f"not an {kind}: {value!r} (expected like {example})")
+    digits = match[1]
+    if gs1_check_digit(digits[:-1]) != int(digits[-1]):
+        raise InvalidInput(f"{kind} {value}: check digit wrong, rescan or type the number")
+    return value
+
+
+def lpn(number: int) -> str:
+    return _with_check_digit("LPN", number, 9)
+
+
+def rma_id(number: int) -> str:
+    return _with_check_digit("RMA", number, 7)
+
+
+def validate_lpn(value: str) -> str:
+    return _validate("LPN", _LPN_RE, value, lpn(1))
+
+
+def validate_rma_id(value: str) -> str:
+    return _validate("RMA", _RMA_RE, value, rma_id(1))

@@ -1,0 +1,10 @@
+"""The durable device store: SQLite via sqlite-utils, event log, outbox and projections."""
+
+from .errors import NotInitialized, SchemaTooNew, StoreError
+from .schema import LATEST_VERSION, MIGRATIONS, Migration
+from .store import DeviceStore, Environment, StoreSummary
+
+__all__ = [
+    "LATEST_VERSION", "MIGRATIONS", "DeviceStore", "Environment", "Migration", "NotInitialized",
+    "SchemaTooNew", "StoreError", "StoreSummary",
+]

@@ -1,0 +1,136 @@
+"""Projections of the event log: how one event changes the device's read tables.
+
+The same code runs when a command commits its event and when the log is replayed from scratch,
+so the two can be compared (tests do) and projections can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from domain import (
+    BinCounted,
+    BinReassigned,
+    BlindReceipt,
+    Event,
+    InspectionRecorded,
+    ReturnUnit,
+    RmaReceipt,
+)
+from domain.evolve import evolve, received_unit
+
+from .errors import StoreError
+
+# Tables written only by `project`, in an order that lets them be emptied without breaking a foreign key.
+PROJECTION_TABLES = ("inspections", "bin_counts", "bin_assignments", "stock", "rma_receipts", "units")
+
+_UNIT_COLUMNS = (
+    "lpn", "sku", "rma_id", "line_no", "serial", "lot", "expiry", "reason_code", "state", "held_from",
+    "bin_code", "condition_codes", "grade", "disposition", "server_version",
+)
+
+
+_UPSERT_UNIT = (
+    f"INSERT INTO units ({', '.join(_UNIT_COLUMNS)}, last_seq) VALUES ({', '.join('?' * (len(_UNIT_COLUMNS) + 1))})"
+    f" ON CONFLICT (lpn) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in (*_UNIT_COLUMNS[1:], 'last_seq'))}"
+)
+
+
+def unit_from_row(row: sqlite3.Row | tuple) -> ReturnUnit:
+    fields = dict(zip(_UNIT_COLUMNS, row))
+    fields["condition_codes"] = tuple(json.loads(fields["condition_codes"]))
+    return ReturnUnit.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def load_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit | None:
+    row = conn.execute(f"SELECT {', '.join(_UNIT_COLUMNS)} FROM units WHERE lpn = ?", (lpn,)).fetchone()
+    return unit_from_row(row) if row else None
+
+
+def project(conn: sqlite3.Connection, event: Event) -> None:
+    """Apply one committed-in-this-transaction event to the projections."""
+    payload = event.payload
+    seq = event.device_seq
+    match payload:
+        case RmaReceipt() | BlindReceipt():
+            if isinstance(payload, RmaReceipt):
+                reason = _rma_line_reason(conn, payload.rma_id, payload.line_no)
+                conn.execute(
+                    """INSERT INTO rma_receipts (rma_id, line_no, received_qty) VALUES (?, ?, 1)
+                       ON CONFLICT (rma_id, line_no) DO UPDATE SET received_qty = received_qty + 1""",
+                    (payload.rma_id, payload.line_no),
+                )
+            else:
+                reason = payload.reason_code
+            _write_unit(conn, None, received_unit(payload, reason_code=reason), seq)
+        case BinReassigned():
+            conn.execute(
+                """INSERT INTO bin_assignments (bin_code, purpose, zone, owner, device_seq) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (bin_code) DO UPDATE SET purpose = excluded.purpose, zone = excluded.zone,
+                   owner = excluded.owner, device_seq = excluded.device_seq""",
+                (payload.bin_code, payload.purpose, payload.zone, payload.owner, seq),
+            )
+            if payload.move_contents_to:
+                lpns = [r[0] for r in conn.execute("SELECT lpn FROM units WHERE bin_code = ? ORDER BY lpn",
+                                                    (payload.bin_code,))]
+                for lpn in lpns:
+                    unit = _existing_unit(conn, lpn)
+                    _write_unit(conn, unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
+        case BinCounted():
+            expected = dict(conn.execute(
+                "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (payload.bin_code,)))
+            for sku in sorted(expected.keys() | payload.counts.keys()):
+                conn.execute(
+                    "INSERT INTO bin_counts (device_seq, bin_code, sku, counted, expected) VALUES (?, ?, ?, ?, ?)",
+                    (seq, payload.bin_code, sku, payload.counts.get(sku, 0), expected.get(sku, 0)),
+                )
+        case _:
+            lpn = getattr(payload, "lpn", None)
+            if lpn is None:  # an exception resolution that concerns no unit on this device
+                return
+            unit = _existing_unit(conn, lpn)
+            _write_unit(conn, unit, evolve(unit, payload), seq)
+            if isinstance(payload, InspectionRecorded):
+                conn.execute(
+                    "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",
+                    (lpn, payload.inspection.model_dump_json(), seq),
+                )
+
+
+def _rma_line_reason(conn: sqlite3.Connection, rma_id: str, line_no: int) -> str:
+    row = conn.execute("SELECT reason_code FROM rma_lines WHERE rma_id = ? AND line_no = ?", (rma_id, line_no)).fetchone()
+    if row is None:
+        raise StoreError(f"event log refers to RMA {rma_id} line {line_no}, which this device does not have")
+    return row[0]
+
+
+def _existing_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit:
+    unit = load_unit(conn, lpn)
+    if unit is None:
+        raise StoreError(f"event log refers to unit {lpn}, which was never received on this device")
+    return unit
+
+
+def _write_unit(conn: sqlite3.Connection, old: ReturnUnit | None, new: ReturnUnit, seq: int) -> None:
+    row = new.model_dump(mode="json")
+    row["condition_codes"] = json.dumps(row["condition_codes"])
+    values = [row[c] for c in _UNIT_COLUMNS]
+    conn.execute(_UPSERT_UNIT, (*values, seq))
+    old_key = (old.sku, old.bin_code, old.state.value) if old else None
+    new_key = (new.sku, new.bin_code, new.state.value)
+    if old_key != new_key:
+        if old_key:
+            _take_from_stock(conn, old_key)
+        conn.execute(
+            """INSERT INTO stock (sku, bin_code, status, qty) VALUES (?, ?, ?, 1)
+               ON CONFLICT (sku, bin_code, status) DO UPDATE SET qty = qty + 1""",
+            new_key,
+        )
+
+
+def _take_from_stock(conn: sqlite3.Connection, key: tuple[str, str, str]) -> None:
+    if conn.execute("DELETE FROM stock WHERE sku = ? AND bin_code = ? AND status = ? AND qty = 1", key).rowcount:
+        return
+    if not conn.execute("UPDATE stock SET qty = qty - 1 WHERE sku = ? AND bin_code = ? AND status = ?", key).rowcount:
+        raise StoreError(f"stock for {key} would go negative: projections are out of step with the log")

@@ -1,0 +1,101 @@
+"""The device database schema as ordered, recorded migrations (PRAGMA user_version holds the version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_V1 = (
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT""",
+    # Master data, owned by the ERP and replaced by sync; a device never edits it except as a
+    # projection of its own events (bin reassignment).
+    """CREATE TABLE categories (code TEXT PRIMARY KEY, name TEXT NOT NULL, checklist TEXT NOT NULL) STRICT""",
+    """CREATE TABLE reason_codes (code TEXT PRIMARY KEY, label TEXT NOT NULL) STRICT""",
+    """CREATE TABLE condition_codes (code TEXT PRIMARY KEY, label TEXT NOT NULL) STRICT""",
+    """CREATE TABLE disposition_rules (
+        rule_id TEXT PRIMARY KEY, position INTEGER NOT NULL, body TEXT NOT NULL) STRICT""",
+    """CREATE TABLE items (
+        sku TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL REFERENCES categories(code),
+        serial_tracked INTEGER NOT NULL, lot_tracked INTEGER NOT NULL, unit_value_cents INTEGER NOT NULL) STRICT""",
+    """CREATE TABLE item_gtins (gtin TEXT PRIMARY KEY, sku TEXT NOT NULL REFERENCES items(sku)) STRICT""",
+    """CREATE INDEX item_gtins_sku ON item_gtins(sku)""",
+    """CREATE TABLE bins (
+        code TEXT PRIMARY KEY, type TEXT NOT NULL, zone TEXT NOT NULL, purpose TEXT, owner TEXT) STRICT""",
+    """CREATE TABLE users (
+        user_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, pin_hash TEXT NOT NULL,
+        active INTEGER NOT NULL) STRICT""",
+    """CREATE TABLE rmas (
+        rma_id TEXT PRIMARY KEY, state TEXT NOT NULL, channel TEXT NOT NULL, order_ref TEXT NOT NULL,
+        created_at TEXT NOT NULL) STRICT""",
+    """CREATE TABLE rma_lines (
+        rma_id TEXT NOT NULL REFERENCES rmas(rma_id), line_no INTEGER NOT NULL, sku TEXT NOT NULL,
+        expected_qty INTEGER NOT NULL, reason_code TEXT NOT NULL, PRIMARY KEY (rma_id, line_no)) STRICT""",
+    # The append-only event log: device_seq is gap-free and assigned in the writing transaction.
+    """CREATE TABLE events (
+        device_seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+        hlc TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, occurred_at TEXT NOT NULL,
+        schema_version INTEGER NOT NULL, base_version INTEGER NOT NULL, payload TEXT NOT NULL) STRICT""",
+    """CREATE TABLE outbox (
+        device_seq INTEGER PRIMARY KEY REFERENCES events(device_seq),
+        status TEXT NOT NULL CHECK (status IN ('pending', 'acknowledged', 'rejected')),
+        reason TEXT, updated_at TEXT NOT NULL) STRICT""",
+    """CREATE INDEX outbox_status ON outbox(status, device_seq)""",
+    # Projections of the event log, written in the same transaction as the event.
+    """CREATE TABLE units (
+        lpn TEXT PRIMARY KEY, sku TEXT NOT NULL REFERENCES items(sku), rma_id TEXT, line_no INTEGER,
+        serial TEXT, lot TEXT, expiry TEXT, reason_code TEXT NOT NULL, state TEXT NOT NULL, held_from TEXT,
+        bin_code TEXT NOT NULL REFERENCES bins(code), condition_codes TEXT NOT NULL, grade TEXT,
+        disposition TEXT, server_version INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        FOREIGN KEY (rma_id, line_no) REFERENCES rma_lines(rma_id, line_no)) STRICT""",
+    """CREATE INDEX units_bin ON units(bin_code)""",
+    """CREATE INDEX units_serial ON units(sku, serial) WHERE serial IS NOT NULL""",
+    """CREATE TABLE inspections (
+        lpn TEXT PRIMARY KEY REFERENCES units(lpn), body TEXT NOT NULL, device_seq INTEGER NOT NULL) STRICT""",
+    """CREATE TABLE rma_receipts (
+        rma_id TEXT NOT NULL, line_no INTEGER NOT NULL, received_qty INTEGER NOT NULL CHECK (received_qty > 0),
+        PRIMARY KEY (rma_id, line_no), FOREIGN KEY (rma_id, line_no) REFERENCES rma_lines(rma_id, line_no)) STRICT""",
+    """CREATE TABLE stock (
+        sku TEXT NOT NULL, bin_code TEXT NOT NULL, status TEXT NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
+        PRIMARY KEY (sku, bin_code, status)) STRICT""",
+    """CREATE TABLE bin_counts (
+        device_seq INTEGER NOT NULL REFERENCES events(device_seq), bin_code TEXT NOT NULL, sku TEXT NOT NULL,
+        counted INTEGER NOT NULL, expected INTEGER NOT NULL, PRIMARY KEY (device_seq, sku)) STRICT""",
+    # A supervisor's reassignment overrides the bin's master-data purpose, zone and owner.
+    """CREATE TABLE bin_assignments (
+        bin_code TEXT PRIMARY KEY REFERENCES bins(code), purpose TEXT NOT NULL, zone TEXT NOT NULL,
+        owner TEXT NOT NULL, device_seq INTEGER NOT NULL) STRICT""",
+    """CREATE VIEW bin_contents AS
+        SELECT u.bin_code, b.type AS bin_type, u.lpn, u.sku, u.state FROM units u JOIN bins b ON b.code = u.bin_code""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "device store: master data, event log, outbox, projections", _V1),)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite_utils.Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> None:
+    """Apply each missing migration in its own transaction, recording its version with it."""
+    for migration in migrations:
+        if migration.version <= schema_version(db):
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {int(migration.version)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

@@ -1,0 +1,493 @@
+"""The device store: one SQLite file holding master data, the event log, the outbox and projections.
+
+Every command validates through domain/, then in ONE transaction assigns the next device_seq,
+appends the event, marks it pending in the outbox and updates the projections. Any error rolls
+the whole transaction back: the caller gets a typed error and nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from domain import (
+    RECEIVABLE_RMA_STATES,
+    Actor,
+    Bin,
+    BinCounted,
+    BinReassigned,
+    BinType,
+    BlindReceipt,
+    Disposition,
+    DispositionDecided,
+    DispositionRule,
+    Event,
+    Grade,
+    Hlc,
+    HybridClock,
+    Inspection,
+    InspectionRecorded,
+    InvalidInput,
+    Item,
+    Payload,
+    Permission,
+    PermissionDenied,
+    QuarantineReleased,
+    ReturnUnit,
+    Rma,
+    RmaReceipt,
+    UnitGraded,
+    UnitQuarantined,
+    UnitStored,
+    UnknownEntity,
+    User,
+    build,
+    decide,
+    require,
+    uuid7,
+    verify_pin,
+)
+from domain.demo import DemoCatalogue
+from domain.events import validate_device_id
+from domain.evolve import check_receiving_bin, check_store_bin, evolve
+from domain.gs1 import normalize_gtin
+
+from . import master
+from .errors import NotInitialized, SchemaTooNew, StoreError
+from .projection import PROJECTION_TABLES, load_unit, project
+from .schema import LATEST_VERSION, migrate, schema_version
+
+
+def _system_wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The device's side effects, passed in so that tests can drive time and ids."""
+
+    wall_ms: Callable[[], int] = _system_wall_ms
+    random_bytes: Callable[[int], bytes] = os.urandom
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    device_id: str | None
+    schema_version: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    outbox: Mapping[str, int] = field(default_factory=dict)
+
+
+def _refuse_newer_schema(path: Path) -> None:
+    # Read-only and before any pragma: a file from a newer release must stay byte-for-byte as it was.
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a returnflow device database ({exc})") from None
+    finally:
+        conn.close()
+    if found > LATEST_VERSION:
+        raise SchemaTooNew(str(path), found, LATEST_VERSION)
+
+
+class DeviceStore:
+    def __init__(self, db: sqlite_utils.Database, path: str, env: Environment) -> None:
+        self._db = db
+        self._conn = db.conn
+        self._path = path
+        self._env = env
+        last = self._conn.execute("SELECT MAX(hlc) FROM events").fetchone()[0]
+        self._clock = HybridClock(env.wall_ms, Hlc.parse(last) if last else None)
+
+    @classmethod
+    def open(cls, path: str | Path, *, env: Environment | None = None) -> DeviceStore:
+        """Open (creating or upgrading) a device database; a newer schema is refused untouched."""
+        path = Path(path)
+        if path.exists():
+            _refuse_newer_schema(path)
+        db = sqlite_utils.Database(path)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 5000")
+        migrate(db)
+        return cls(db, str(path), env or Environment())
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> DeviceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self._db
+
+    @property
+    def device_id(self) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+        return row[0] if row else None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock before the command reads what it validates against, so no
+        # other writer (the sync worker) can change that state between the check and the write.
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the device database is busy, try again ({exc})") from None
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"the device database refused the write ({exc}); nothing was saved") from exc
+            raise
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def initialize(self, device_id: str) -> None:
+        """Bind this database to a device id, once."""
+        validate_device_id(device_id)
+        with self._write() as conn:
+            current = self.device_id
+            if current is not None and current != device_id:
+                raise StoreError(f"{self._path} already belongs to device {current}")
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
+
+    def load_catalogue(self, catalogue: DemoCatalogue) -> None:
+        """Write a whole master-data set in one transaction."""
+        with self._write():
+            master.upsert_categories(self._db, catalogue.categories)
+            master.upsert_codes(self._db, catalogue.reason_codes, catalogue.condition_codes)
+            master.replace_rules(self._db, catalogue.rules)
+            master.upsert_items(self._db, catalogue.items)
+            master.upsert_bins(self._db, catalogue.bins)
+            master.upsert_users(self._db, catalogue.users)
+            master.upsert_rmas(self._db, catalogue.rmas)
+
+    def load_items(self, items: Sequence[Item]) -> int:
+        with self._write():
+            return master.upsert_items(self._db, items)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def unit(self, lpn: str) -> ReturnUnit:
+        unit = load_unit(self._conn, lpn)
+        if unit is None:
+            raise UnknownEntity("unit", lpn)
+        return unit
+
+    def item(self, sku: str) -> Item:
+        row = self._conn.execute(
+            "SELECT sku, name, category, serial_tracked, lot_tracked, unit_value_cents FROM items WHERE sku = ?", (sku,)
+        ).fetchone()
+        if row is None:
+            raise UnknownEntity("item", sku)
+        gtins = tuple(r[0] for r in self._conn.execute("SELECT gtin FROM item_gtins WHERE sku = ? ORDER BY gtin", (sku,)))
+        return Item(sku=row[0], name=row[1], category=row[2], gtins=gtins, serial_tracked=bool(row[3]),
+                    lot_tracked=bool(row[4]), unit_value_cents=row[5])
+
+    def item_by_gtin(self, gtin: str) -> Item:
+        row = self._conn.execute("SELECT sku FROM item_gtins WHERE gtin = ?", (normalize_gtin(gtin),)).fetchone()
+        if row is None:
+            raise UnknownEntity("item with GTIN", gtin)
+        return self.item(row[0])
+
+    def bin(self, code: str) -> Bin:
+        row = self._conn.execute(
+            """SELECT b.code, b.type, COALESCE(a.zone, b.zone), COALESCE(a.purpose, b.purpose), COALESCE(a.owner, b.owner)
+               FROM bins b LEFT JOIN bin_assignments a ON a.bin_code = b.code WHERE b.code = ?""",
+            (code,),
+        ).fetchone()
+        if row is None:
+            raise UnknownEntity("bin", code)
+        return Bin(code=row[0], type=row[1], zone=row[2], purpose=row[3], owner=row[4])
+
+    def rma(self, rma_id: str) -> Rma:
+        row = self._conn.execute(
+            "SELECT rma_id, state, channel, order_ref, created_at FROM rmas WHERE rma_id = ?", (rma_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownEntity("RMA", rma_id)
+        lines = [
+            dict(zip(("line_no", "sku", "expected_qty", "reason_code"), r))
+            for r in self._conn.execute(
+                "SELECT line_no, sku, expected_qty, reason_code FROM rma_lines WHERE rma_id = ? ORDER BY line_no",
+                (rma_id,),
+            )
+        ]
+        return Rma.model_validate(dict(zip(("rma_id", "state", "channel", "order_ref", "created_at"), row)) | {"lines": lines})
+
+    def user(self, user_id: str) -> User:
+        row = self._conn.execute(
+            "SELECT user_id, name, role, pin_hash, active FROM users WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownEntity("user", user_id)
+        return User.model_validate(dict(zip(("user_id", "name", "role", "pin_hash", "active"), row)))
+
+    def rules(self) -> list[DispositionRule]:
+        return [DispositionRule.model_validate_json(r[0])
+                for r in self._conn.execute("SELECT body FROM disposition_rules ORDER BY position")]
+
+    def events(self, after_seq: int = 0) -> list[Event]:
+        rows = self._conn.execute(
+            """SELECT event_id, device_seq, hlc, actor, role, occurred_at, type, schema_version, base_version, payload
+               FROM events WHERE device_seq > ? ORDER BY device_seq""",
+            (after_seq,),
+        )
+        device_id = self.device_id
+        return [
+            Event.model_validate({
+                "event_id": r[0], "device_id": device_id, "device_seq": r[1], "hlc": r[2], "actor": r[3],
+                "role": r[4], "occurred_at": r[5], "type": r[6], "schema_version": r[7], "base_version": r[8],
+                "payload": json.loads(r[9]),
+            })
+            for r in rows
+        ]
+
+    def summary(self) -> StoreSummary:
+        tables = ("items", "bins", "rmas", "rma_lines", "users", "disposition_rules", "events", "units", "stock")
+        counts = {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+        outbox = dict(self._conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+        return StoreSummary(self.device_id, schema_version(self._db), counts, outbox)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def receive(
+        self,
+        actor: Actor,
+        *,
+        lpn: str,
+        sku: str,
+        bin_code: str,
+        rma_id: str | None = None,
+        line_no: int | None = None,
+        reason_code: str | None = None,
+        serial: str | None = None,
+        lot: str | None = None,
+        expiry: dt.date | None = None,
+        package_ref: str | None = None,
+    ) -> Event:
+        """Receive one unit, against an RMA line or (without rma_id) as a blind return."""
+        with self._write():
+            self._check_actor(actor, Permission.RECEIVE)
+            item = self.item(sku)
+            check_receiving_bin(self.bin(bin_code))
+            if load_unit(self._conn, lpn) is not None:
+                raise InvalidInput(f"license plate {lpn} is already on another unit: use a new LPN label")
+            if item.serial_tracked and not serial:
+                raise InvalidInput(f"{item.name} is serial-tracked: scan or type its serial number")
+            if item.lot_tracked and not (lot and expiry):
+                raise InvalidInput(f"{item.name} is lot-tracked: scan its lot and expiry")
+            common = dict(lpn=lpn, sku=sku, bin_code=bin_code, serial=serial, lot=lot, expiry=expiry)
+            if rma_id is None:
+                if reason_code is None:
+                    raise InvalidInput("a blind return needs a reason code")
+                self._known_code("reason_codes", reason_code)
+                payload: Payload = build(BlindReceipt, reason_code=reason_code, package_ref=package_ref, **common)
+            else:
+                line = self._receivable_line(rma_id, line_no, sku)
+                payload = build(RmaReceipt, rma_id=rma_id, line_no=line, **common)
+            return self._append(actor, payload, base_version=0)
+
+    def inspect(
+        self,
+        actor: Actor,
+        *,
+        lpn: str,
+        answers: Mapping[str, bool],
+        condition_codes: Sequence[str] = (),
+        notes: str = "",
+        photo_hashes: Sequence[str] = (),
+    ) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.INSPECT)
+            unit = self.unit(lpn)
+            questions = self._checklist(self.item(unit.sku).category)
+            if set(answers) != questions:
+                missing, extra = sorted(questions - set(answers)), sorted(set(answers) - questions)
+                raise InvalidInput(f"checklist incomplete: missing {missing or 'none'}, not on the checklist {extra or 'none'}")
+            for code in condition_codes:
+                self._known_code("condition_codes", code)
+            inspection = build(Inspection, answers=dict(answers), condition_codes=tuple(condition_codes), notes=notes,
+                               photo_hashes=tuple(photo_hashes))
+            return self._unit_event(actor, unit, build(InspectionRecorded, lpn=lpn, inspection=inspection))
+
+    def grade(self, actor: Actor, *, lpn: str, grade: Grade) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.GRADE)
+            return self._unit_event(actor, self.unit(lpn), build(UnitGraded, lpn=lpn, grade=grade))
+
+    def decide_disposition(
+        self,
+        actor: Actor,
+        *,
+        lpn: str,
+        disposition: Disposition,
+        override_reason: str | None = None,
+        approver_id: str | None = None,
+        approver_pin: str | None = None,
+    ) -> Event:
+        """Record the disposition; another than suggested needs a reason and maybe a supervisor's PIN."""
+        with self._write():
+            self._check_actor(actor, Permission.DECIDE_DISPOSITION)
+            unit = self.unit(lpn)
+            if unit.grade is None:
+                raise InvalidInput(f"unit {lpn} has no grade yet: grade it first")
+            approver = self._approver(approver_id, approver_pin) if approver_id else None
+            decision = decide(
+                self.rules(),
+                category=self.item(unit.sku).category,
+                grade=unit.grade,
+                reason_code=unit.reason_code,
+                condition_codes=unit.condition_codes,
+                chosen=disposition,
+                override_reason=override_reason,
+                approver=approver,
+            )
+            return self._unit_event(actor, unit, build(DispositionDecided, lpn=lpn, decision=decision))
+
+    def store(self, actor: Actor, *, lpn: str, bin_code: str) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.STORE)
+            unit = self.unit(lpn)
+            payload = build(UnitStored, lpn=lpn, bin_code=bin_code)
+            evolve(unit, payload)  # the state check comes before the bin check: it is the first thing wrong
+            check_store_bin(unit, self.bin(bin_code))
+            return self._unit_event(actor, unit, payload)
+
+    def quarantine(self, actor: Actor, *, lpn: str, reason: str) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.QUARANTINE)
+            return self._unit_event(actor, self.unit(lpn), build(UnitQuarantined, lpn=lpn, reason=reason))
+
+    def release(self, actor: Actor, *, lpn: str, note: str) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.RELEASE_QUARANTINE)
+            return self._unit_event(actor, self.unit(lpn), build(QuarantineReleased, lpn=lpn, note=note))
+
+    def reassign_bin(
+        self, actor: Actor, *, bin_code: str, purpose: str, zone: str, owner: str, move_contents_to: str | None = None
+    ) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.REASSIGN_BIN)
+            if self.bin(bin_code).type is not BinType.QUARANTINE:
+                raise InvalidInput(f"{bin_code} is not a quarantine bin: only quarantine bins are reassigned")
+            if move_contents_to is not None:
+                if move_contents_to == bin_code:
+                    raise InvalidInput("move the contents to a different bin")
+                if self.bin(move_contents_to).type is not BinType.QUARANTINE:
+                    raise InvalidInput(f"{move_contents_to} is not a quarantine bin: quarantined units stay in quarantine")
+            self.user(owner)
+            payload = build(BinReassigned, bin_code=bin_code, purpose=purpose, zone=zone, owner=owner,
+                            move_contents_to=move_contents_to)
+            return self._append(actor, payload, base_version=0)
+
+    def count_bin(self, actor: Actor, *, bin_code: str, counts: Mapping[str, int]) -> Event:
+        with self._write():
+            self._check_actor(actor, Permission.COUNT_BIN)
+            self.bin(bin_code)
+            for sku in counts:
+                self.item(sku)
+            return self._append(actor, build(BinCounted, bin_code=bin_code, counts=dict(counts)), base_version=0)
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def rebuild_projections(self) -> None:
+        """Empty every projection and replay the whole event log into it, in one transaction."""
+        events = self.events()
+        with self._write() as conn:
+            for table in PROJECTION_TABLES:
+                conn.execute(f"DELETE FROM {table}")
+            for event in events:
+                project(conn, event)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _append(self, actor: Actor, payload: Payload, *, base_version: int) -> Event:
+        device_id = self.device_id
+        if device_id is None:
+            raise NotInitialized(self._path)
+        seq = self._conn.execute("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events").fetchone()[0]
+        hlc = self._clock.now()
+        wall_ms = self._env.wall_ms()
+        event = Event(
+            event_id=uuid7(wall_ms, self._env.random_bytes(10)),
+            device_id=device_id,
+            device_seq=seq,
+            hlc=str(hlc),
+            actor=actor.user_id,
+            role=actor.role,
+            occurred_at=dt.datetime.fromtimestamp(wall_ms / 1000, dt.UTC),
+            type=payload.type,
+            base_version=base_version,
+            payload=payload,
+        )
+        self._conn.execute(
+            """INSERT INTO events (device_seq, event_id, type, hlc, actor, role, occurred_at, schema_version,
+               base_version, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (seq, str(event.event_id), event.type.value, event.hlc, event.actor, event.role.value,
+             event.occurred_at.isoformat(), event.schema_version, base_version, payload.model_dump_json()),
+        )
+        self._conn.execute(
+            "INSERT INTO outbox (device_seq, status, updated_at) VALUES (?, 'pending', ?)",
+            (seq, event.occurred_at.isoformat()),
+        )
+        project(self._conn, event)
+        return event
+
+    def _unit_event(self, actor: Actor, unit: ReturnUnit, payload: Payload) -> Event:
+        evolve(unit, payload)  # raises IllegalTransition before anything is written
+        return self._append(actor, payload, base_version=unit.server_version)
+
+    def _check_actor(self, actor: Actor, permission: Permission) -> None:
+        user = self.user(actor.user_id)
+        if not user.active or user.role is not actor.role:
+            raise PermissionDenied(actor.user_id, actor.role.value, permission.value)
+        require(actor, permission)
+
+    def _approver(self, user_id: str, pin: str | None) -> Actor:
+        user = self.user(user_id)
+        if not user.active or not pin or not verify_pin(pin, user.pin_hash):
+            raise PermissionDenied(user_id, user.role.value, "approve: wrong PIN")
+        return Actor(user_id=user.user_id, role=user.role)
+
+    def _known_code(self, table: str, code: str) -> None:
+        if self._conn.execute(f"SELECT 1 FROM {table} WHERE code = ?", (code,)).fetchone() is None:
+            raise UnknownEntity(table.removesuffix("s").replace("_", " "), code)
+
+    def _checklist(self, category: str) -> set[str]:
+        row = self._conn.execute("SELECT checklist FROM categories WHERE code = ?", (category,)).fetchone()
+        if row is None:
+            raise UnknownEntity("category", category)
+        return {q["question_id"] for q in json.loads(row[0])}
+
+    def _receivable_line(self, rma_id: str, line_no: int | None, sku: str) -> int:
+        rma = self.rma(rma_id)
+        if rma.state not in RECEIVABLE_RMA_STATES:
+            raise InvalidInput(f"RMA {rma_id} is {rma.state.value}: it cannot be received; start a blind return")
+        lines = [line for line in rma.lines if line_no is None or line.line_no == line_no]
+        if not lines:
+            raise UnknownEntity(f"line of RMA {rma_id}", str(line_no))
+        matching = [line for line in lines if line.sku == sku]
+        if not matching:
+            raise InvalidInput(f"item {sku} is not on RMA {rma_id}{f' line {line_no}' if line_no else ''}: "
+                               "receive it as an unexpected item (blind return)")
+        return matching[0].line_no

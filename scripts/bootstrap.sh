@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what returnflow needs on a Debian/Ubuntu machine: the system packages it links
+# against (apt, when running as root) and a .venv with the pinned Python dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(libzbar0)
+
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        echo "installing system packages: ${missing[*]}"
+        apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
+    else
+        echo "returnflow needs these system packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    touch "$stamp"
+fi
