@@ -1,0 +1,73 @@
+"""Versioned migrations: new files get the latest schema, older ones are upgraded on open,
+newer ones are refused and left byte-for-byte untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from local_db import LATEST_VERSION, MIGRATIONS, DeviceStore, Migration, SchemaTooNew, StoreError
+from local_db.schema import migrate, schema_version
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_new_file_gets_the_latest_schema(tmp_path):
+    with DeviceStore.open(tmp_path / "new.db") as store:
+        assert schema_version(store.db) == LATEST_VERSION == MIGRATIONS[-1].version
+        assert {"events", "outbox", "units", "stock", "items"} <= set(store.db.table_names())
+
+
+def test_versions_are_ordered_and_unique():
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+
+
+def test_an_older_file_is_upgraded_on_open_keeping_its_data(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    migrate(db, MIGRATIONS[:1])
+    db.execute("INSERT INTO meta (key, value) VALUES ('device_id', 'dev-old')")
+    db.conn.commit()
+    extra = Migration(LATEST_VERSION + 1, "add a column", ("ALTER TABLE meta ADD COLUMN note TEXT",))
+    migrate(db, (*MIGRATIONS, extra))
+    assert schema_version(db) == LATEST_VERSION + 1
+    assert db.execute("SELECT key, value, note FROM meta").fetchall() == [("device_id", "dev-old", None)]
+    db.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "x.db")
+    migrate(db)
+    broken = Migration(LATEST_VERSION + 1, "broken", ("CREATE TABLE fresh (x)", "CREATE TABLE meta (k)"))
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(db, (*MIGRATIONS, broken))
+    assert schema_version(db) == LATEST_VERSION
+    assert "fresh" not in db.table_names()
+    db.close()
+
+
+def test_a_newer_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "future.db"
+    with DeviceStore.open(path) as store:
+        store.initialize("dev-1")
+        store.db.execute(f"PRAGMA user_version = {LATEST_VERSION + 5}")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = digest(path)
+    with pytest.raises(SchemaTooNew, match=f"schema version {LATEST_VERSION + 5}, newer than this returnflow supports"):
+        DeviceStore.open(path)
+    assert digest(path) == before
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("shopping list\n" * 100)
+    with pytest.raises(StoreError, match="not a returnflow device database"):
+        DeviceStore.open(path)
