@@ -70,3 +70,7 @@ def demo_data(db_path: Path) -> None:
     click.echo("RMAs to receive, e.g.: " + ", ".join(r.rma_id for r in receivable[:5]))
     for user in catalogue.users:
         click.echo(f"user {user.user_id} ({user.role.value}), PIN {DEMO_PINS[user.user_id]}")
+
+from cli.erp import erp  # noqa: E402
+
+cli.add_command(erp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from pathlib import Path
 
@@ -22,15 +23,19 @@ def catalogue() -> DemoCatalogue:
     return demo_catalogue(now=NOW)
 
 
-def stepping_environment(start: dt.datetime = NOW) -> Environment:
-    """A device clock that ticks 1 s per reading, and deterministic random bytes."""
+def stepping_environment(start: dt.datetime = NOW, salt: str = "") -> Environment:
+    """A device clock that ticks 1 s per reading, and deterministic random bytes (distinct per salt)."""
     ticks = itertools.count(int(start.timestamp() * 1000), 1000)
     counter = itertools.count()
-    return Environment(wall_ms=lambda: next(ticks), random_bytes=lambda n: next(counter).to_bytes(n, "big"))
+
+    def random_bytes(n: int) -> bytes:
+        return hashlib.sha256(f"{salt}:{next(counter)}".encode()).digest()[:n]
+
+    return Environment(wall_ms=lambda: next(ticks), random_bytes=random_bytes)
 
 
 def open_device(path: Path, catalogue: DemoCatalogue, device_id: str = "dev-test-1") -> DeviceStore:
-    store = DeviceStore.open(path, env=stepping_environment())
+    store = DeviceStore.open(path, env=stepping_environment(salt=device_id))
     store.initialize(device_id)
     store.load_catalogue(catalogue)
     return store

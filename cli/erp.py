@@ -1,0 +1,77 @@
+"""`returnflow erp ...`: run and administer the central returns API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import click
+
+_db_option = click.option("--db", "db_url", default=None,
+                          help="database URL: sqlite:///path or postgresql://... (default: sqlite under ./var/)")
+
+
+def _url(db_url: str | None) -> str:
+    from erp.storage import default_sqlite_url
+
+    return db_url or default_sqlite_url()
+
+
+@click.group()
+def erp() -> None:
+    """The central returns API (system of record)."""
+
+
+@erp.command()
+@_db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(db_url: str | None, host: str, port: int, workers: int) -> None:
+    """Serve the API. Several workers need PostgreSQL (SQLite has one writer)."""
+    import uvicorn
+
+    from erp.server import DB_URL_ENV
+    from erp.storage import open_database
+
+    url = _url(db_url)
+    open_database(url).dispose()  # migrate once, before any worker starts
+    os.environ[DB_URL_ENV] = url
+    click.echo(f"returnflow central API on http://{host}:{port} ({url.split('://')[0]}, {workers} worker(s))")
+    uvicorn.run("erp.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@erp.command("demo-data")
+@_db_option
+def demo_data(db_url: str | None) -> None:
+    """Load the demo catalogue (the same one devices get)."""
+    from domain.demo import DEMO_PINS, demo_catalogue
+    from erp.masterdata import load_catalogue
+    from erp.storage import open_database
+
+    catalogue = demo_catalogue(now=dt.datetime.now(dt.UTC))
+    engine = open_database(_url(db_url))
+    with engine.begin() as conn:
+        load_catalogue(conn, catalogue)
+    engine.dispose()
+    click.echo(f"loaded {len(catalogue.items)} items, {len(catalogue.bins)} bins, {len(catalogue.rmas)} RMAs")
+    for user in catalogue.users:
+        click.echo(f"user {user.user_id} ({user.role.value}), PIN {DEMO_PINS[user.user_id]}")
+
+
+@erp.command("provision-device")
+@_db_option
+@click.option("--device-id", required=True)
+@click.option("--site", "site_id", default="DC1", show_default=True)
+def provision_device(db_url: str | None, device_id: str, site_id: str) -> None:
+    """Register a handheld and print its secret (shown this once, stored hashed)."""
+    from erp.identity import provision_device as provision
+    from erp.storage import open_database
+
+    engine = open_database(_url(db_url))
+    with engine.begin() as conn:
+        secret = provision(conn, device_id, site_id, dt.datetime.now(dt.UTC))
+    engine.dispose()
+    click.echo(f"device {device_id} at site {site_id}; secret (store it now, it is not shown again):")
+    click.echo(secret)

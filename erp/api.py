@@ -1,0 +1,263 @@
+# Annotations stay evaluated: FastAPI reads the dependency aliases defined inside create_app.
+"""The central returns API (FastAPI). Routes are thin: they authenticate, parse and call one
+module; every error returnflow raises on purpose becomes a 4xx with a clear message here."""
+
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import (
+    Actor,
+    Disposition,
+    DomainError,
+    Grade,
+    Permission,
+    PermissionDenied,
+    UnknownEntity,
+)
+from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushResponse, is_supported_schema
+
+from . import feed, identity, ingest
+from . import tables as t
+from .identity import AuthenticationFailed
+from .ingest import Device, PushRefused
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_batch: int = 1000
+    max_photo_bytes: int = 8 * 1024 * 1024
+    max_pull_page: int = 1000
+
+    @property
+    def max_push_bytes(self) -> int:
+        return self.max_batch * 8 * 1024  # generous per event; a larger body is refused unread
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.error, self.extra = status, error, extra
+
+
+def _problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(Problem(error=error, message=message, **extra).model_dump(mode="json", exclude_none=True),
+                        status_code=status)
+
+
+class PullChange(BaseModel):
+    seq: int
+    kind: str
+    key: str
+    body: dict[str, Any]
+
+
+class PullPage(BaseModel):
+    changes: list[PullChange]
+    cursor: int
+    more: bool
+
+
+class ProvisionRequest(BaseModel):
+    device_id: str
+    site_id: str
+
+
+class ProvisionedDevice(BaseModel):
+    device_id: str
+    site_id: str
+    secret: str
+
+
+class ResolveRequest(BaseModel):
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+           415: "unsupported_media_type"}
+
+
+def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
+    app = FastAPI(title="returnflow central returns API", version="1",
+                  description="System of record for returns: sync ingest, exceptions, reconciliation, metrics.")
+    basic = HTTPBasic(auto_error=False)
+    now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _problem(exc.status, exc.error, str(exc), **exc.extra)
+
+    @app.exception_handler(AuthenticationFailed)
+    async def _unauthenticated(_: Request, exc: AuthenticationFailed) -> JSONResponse:
+        return _problem(401, "unauthorized", str(exc))
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = 404 if isinstance(exc, UnknownEntity) else 403 if isinstance(exc, PermissionDenied) else 422
+        return _problem(status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _problem(422, "invalid_request", _describe(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, _ERRORS.get(exc.status_code, "http_error"), str(exc.detail))
+
+    def device(
+        x_returnflow_device: Annotated[str, Header(alias=DEVICE_HEADER)],
+        authorization: Annotated[str, Header()],
+    ) -> Device:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationFailed("send the device secret as 'Authorization: Bearer <secret>'")
+        with engine.connect() as conn:
+            return identity.authenticate_device(conn, x_returnflow_device, secret)
+
+    def user_with(permission: Permission):
+        def check(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Actor:
+            if credentials is None:
+                raise AuthenticationFailed("sign in with your user id and PIN (HTTP Basic)")
+            with engine.connect() as conn:
+                return identity.authenticate_user(conn, credentials.username, credentials.password, permission)
+        return check
+
+    DeviceDep = Annotated[Device, Depends(device)]
+    SupervisorDep = Annotated[Actor, Depends(user_with(Permission.RESOLVE_EXCEPTION))]
+    AdminDep = Annotated[Actor, Depends(user_with(Permission.PROVISION_DEVICE))]
+
+    @app.get(f"{API_PREFIX}/health")
+    def health() -> dict[str, str]:
+        with engine.connect() as conn:
+            conn.execute(select(1))
+        return {"status": "ok"}
+
+    @app.post(f"{API_PREFIX}/sync/push", response_model=PushResponse,
+              responses={409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/PushRequest"}}}}})
+    async def push(request: Request, device: DeviceDep) -> PushResponse:
+        """Apply a batch of this device's events exactly once, in device_seq order."""
+        raw = await _read_limited(request, settings.max_push_bytes)
+        body = _parse_json(raw)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list) or not events:
+            raise ApiError(422, "invalid_request", "body must be {device_id, sent_at, events: [...]} with events")
+        if len(events) > settings.max_batch:
+            raise ApiError(413, "batch_too_large", f"at most {settings.max_batch} events per push")
+        for position, event in enumerate(events):
+            version = event.get("schema_version") if isinstance(event, dict) else None
+            if isinstance(version, int) and not is_supported_schema(version):
+                raise ApiError(422, "unsupported_schema", f"event {position} has schema_version {version}, which this "
+                               "server does not know: the device keeps it until the server is upgraded",
+                               detail={"position": position, "schema_version": version})
+        try:
+            batch = PushRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", _describe(exc.errors())) from None
+        if batch.device_id != device.device_id:
+            raise ApiError(403, "wrong_device", "the batch names another device than the credentials")
+        try:
+            return await run_in_threadpool(ingest.push, engine, device, batch.events, sent_at=batch.sent_at,
+                                           received_at=now())
+        except PushRefused as refused:
+            status = 409 if refused.error in ("gap", "seq_reused", "event_id_taken") else 422
+            raise ApiError(status, refused.error, str(refused), expected_seq=refused.expected_seq) from None
+
+    @app.get(f"{API_PREFIX}/sync/pull", response_model=PullPage)
+    def pull(device: DeviceDep, after: Annotated[int, Query(ge=0)] = 0,
+             limit: Annotated[int, Query(ge=1, le=settings.max_pull_page)] = 500) -> PullPage:
+        """Changes this device needs after its cursor, in order."""
+        with engine.begin() as conn:
+            rows = feed.page(conn, device.device_id, after, limit + 1)
+            conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(last_pull_at=now()))
+        changes = [PullChange(seq=r.seq, kind=r.kind, key=r.key, body=r.body) for r in rows[:limit]]
+        return PullPage(changes=changes, cursor=changes[-1].seq if changes else after, more=len(rows) > limit)
+
+    @app.put(f"{API_PREFIX}/photos/{{sha256}}", status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                 "schema": {"type": "string", "format": "binary"}}}}})
+    async def put_photo(request: Request, device: DeviceDep,
+                        sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")]) -> dict[str, Any]:
+        """Store a photo by its content hash; uploading the same photo again is harmless."""
+        content = await _read_limited(request, settings.max_photo_bytes)
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise ApiError(422, "hash_mismatch", "the photo's SHA-256 does not match the address it was sent to")
+
+        def store() -> None:
+            with engine.begin() as conn:
+                exists = conn.execute(select(t.photos.c.sha256).where(t.photos.c.sha256 == sha256)).first()
+                if exists is None:
+                    conn.execute(t.photos.insert().values(sha256=sha256, size=len(content), content=content,
+                                                          device_id=device.device_id, uploaded_at=now()))
+
+        await run_in_threadpool(store)
+        return {"sha256": sha256, "size": len(content)}
+
+    @app.get(f"{API_PREFIX}/exceptions")
+    def list_exceptions(_: SupervisorDep, status: Annotated[str, Query(pattern="^(open|resolved)$")] = "open",
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.exceptions).where(t.exceptions.c.status == status)
+                                .order_by(t.exceptions.c.opened_at).limit(limit)).all()
+        return [dict(r._mapping) for r in rows]
+
+    @app.post(f"{API_PREFIX}/exceptions/{{exception_id}}/resolve")
+    def resolve_exception(supervisor: SupervisorDep, exception_id: Annotated[str, Path(max_length=40)],
+                          request: ResolveRequest) -> dict[str, Any]:
+        """Resolve an exception; a dispute takes the chosen grade or disposition. Devices pull the result."""
+        return ingest.resolve_by_supervisor(engine, supervisor, exception_id, grade=request.grade,
+                                            disposition=request.disposition, note=request.note, received_at=now())
+
+    @app.post(f"{API_PREFIX}/admin/devices", status_code=201, response_model=ProvisionedDevice)
+    def provision(_: AdminDep, request: ProvisionRequest) -> ProvisionedDevice:
+        with engine.begin() as conn:
+            secret = identity.provision_device(conn, request.device_id, request.site_id, now())
+        return ProvisionedDevice(device_id=request.device_id, site_id=request.site_id, secret=secret)
+
+    @app.post(f"{API_PREFIX}/admin/devices/{{device_id}}/revoke", status_code=204)
+    def revoke(_: AdminDep, device_id: Annotated[str, Path(max_length=64)]) -> Response:
+        with engine.begin() as conn:
+            identity.revoke_device(conn, device_id, now())
+        return Response(status_code=204)
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"body of {declared} bytes is over the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(422, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def _describe(errors: Any) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in list(errors)[:5])

@@ -1,0 +1,65 @@
+"""Who may call the API: provisioned devices (id + secret, stored hashed) and users (PIN, hashed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from domain import Actor, InvalidInput, Permission, PermissionDenied, Role, UnknownEntity, can, verify_pin
+from domain.events import validate_device_id
+
+from . import tables as t
+from .ingest import Device
+
+
+class AuthenticationFailed(Exception):
+    """The caller is not who it claims, or no longer allowed (a revoked device)."""
+
+
+def _hash_secret(secret: str) -> str:
+    # A device secret has 256 random bits: a fast hash is enough, a slow one would cost every push.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def provision_device(conn: Connection, device_id: str, site_id: str, now: dt.datetime) -> str:
+    """Register a device at a site; returns its secret, which is shown once and stored hashed."""
+    validate_device_id(device_id)
+    if conn.execute(select(t.sites.c.site_id).where(t.sites.c.site_id == site_id)).first() is None:
+        raise UnknownEntity("site", site_id)
+    if conn.execute(select(t.devices.c.device_id).where(t.devices.c.device_id == device_id)).first() is not None:
+        raise InvalidInput(f"device {device_id} is already provisioned; revoke it and provision a new id")
+    secret = secrets.token_urlsafe(32)
+    conn.execute(insert(t.devices).values(device_id=device_id, site_id=site_id, secret_hash=_hash_secret(secret),
+                                          active=True, provisioned_at=now))
+    conn.execute(insert(t.ledger).values(device_id=device_id, last_seq=0))
+    return secret
+
+
+def revoke_device(conn: Connection, device_id: str, now: dt.datetime) -> None:
+    if not conn.execute(update(t.devices).where(t.devices.c.device_id == device_id)
+                        .values(active=False, revoked_at=now)).rowcount:
+        raise UnknownEntity("device", device_id)
+
+
+def authenticate_device(conn: Connection, device_id: str, secret: str) -> Device:
+    row = conn.execute(select(t.devices).where(t.devices.c.device_id == device_id)).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
+        raise AuthenticationFailed("unknown device or wrong secret")
+    if not row.active:
+        raise AuthenticationFailed(f"device {device_id} was revoked; ask an admin to provision it again")
+    return Device(device_id=row.device_id, site_id=row.site_id)
+
+
+def authenticate_user(conn: Connection, user_id: str, pin: str, permission: Permission) -> Actor:
+    row = conn.execute(select(t.users).where(t.users.c.user_id == user_id)).first()
+    if row is None or not row.active or not verify_pin(pin, row.pin_hash):
+        raise AuthenticationFailed("unknown user or wrong PIN")
+    actor = Actor(user_id=row.user_id, role=Role(row.role))
+    if not can(actor.role, permission):
+        raise PermissionDenied(actor.user_id, actor.role.value, permission.value)
+    return actor

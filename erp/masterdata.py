@@ -1,0 +1,95 @@
+"""Master data and RMAs on the central API: upserts that also publish each change to the pull feed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from domain import Bin, Category, ConditionCode, DispositionRule, Item, ReasonCode, Rma, User
+from domain.demo import DemoCatalogue
+
+from . import feed
+from . import tables as t
+
+DEFAULT_SITE = "DC1"
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+           keep: Sequence[str] = ()) -> None:
+    """Insert rows, updating those whose key exists except the `keep` columns (one statement per batch)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    columns = [c for c in rows[0] if c not in keys and c not in keep]
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
+    ) if columns else statement.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(statement, list(rows))
+
+
+def _publish(conn: Connection, kind: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    feed.append(conn, [{"device_id": None, "kind": kind, "key": key, "body": body} for key, body in rows])
+
+
+def put_categories(conn: Connection, categories: Sequence[Category]) -> None:
+    rows = [{"code": c.code, "name": c.name, "checklist": [q.model_dump() for q in c.checklist]} for c in categories]
+    upsert(conn, t.categories, rows, ["code"])
+    _publish(conn, "category", ((c.code, c.model_dump(mode="json")) for c in categories))
+
+
+def put_codes(conn: Connection, reasons: Sequence[ReasonCode], conditions: Sequence[ConditionCode]) -> None:
+    upsert(conn, t.reason_codes, [r.model_dump() for r in reasons], ["code"])
+    upsert(conn, t.condition_codes, [c.model_dump() for c in conditions], ["code"])
+    _publish(conn, "reason_code", ((r.code, r.model_dump()) for r in reasons))
+    _publish(conn, "condition_code", ((c.code, c.model_dump()) for c in conditions))
+
+
+def put_rules(conn: Connection, rules: Sequence[DispositionRule]) -> None:
+    conn.execute(t.disposition_rules.delete())
+    if rules:
+        conn.execute(t.disposition_rules.insert(),
+                     [{"rule_id": r.rule_id, "position": i, "body": r.model_dump(mode="json")} for i, r in enumerate(rules)])
+    _publish(conn, "rules", [("all", {"rules": [r.model_dump(mode="json") for r in rules]})])
+
+
+def put_items(conn: Connection, items: Sequence[Item]) -> None:
+    upsert(conn, t.items, [{"sku": i.sku, "name": i.name, "category": i.category, "serial_tracked": i.serial_tracked,
+                            "lot_tracked": i.lot_tracked, "unit_value_cents": i.unit_value_cents, "version": 1}
+                           for i in items], ["sku"])
+    upsert(conn, t.item_gtins, [{"gtin": g, "sku": i.sku} for i in items for g in i.gtins], ["gtin"])
+    _publish(conn, "item", ((i.sku, i.model_dump(mode="json")) for i in items))
+
+
+def put_bins(conn: Connection, bins: Sequence[Bin], site_id: str) -> None:
+    upsert(conn, t.bins, [{**b.model_dump(mode="json"), "site_id": site_id, "version": 1} for b in bins], ["code"])
+    _publish(conn, "bin", ((b.code, b.model_dump(mode="json")) for b in bins))
+
+
+def put_users(conn: Connection, users: Sequence[User]) -> None:
+    upsert(conn, t.users, [{**u.model_dump(mode="json"), "version": 1} for u in users], ["user_id"])
+    _publish(conn, "user", ((u.user_id, u.model_dump(mode="json")) for u in users))
+
+
+def put_rmas(conn: Connection, rmas: Sequence[Rma]) -> None:
+    upsert(conn, t.rmas, [{"rma_id": r.rma_id, "state": r.state.value, "channel": r.channel.value,
+                           "order_ref": r.order_ref, "created_at": r.created_at, "version": 1} for r in rmas], ["rma_id"])
+    upsert(conn, t.rma_lines, [{"rma_id": r.rma_id, **line.model_dump(mode="json"), "received_qty": 0}
+                               for r in rmas for line in r.lines], ["rma_id", "line_no"], keep=["received_qty"])
+    _publish(conn, "rma", ((r.rma_id, r.model_dump(mode="json")) for r in rmas))
+
+
+def load_catalogue(conn: Connection, catalogue: DemoCatalogue, site_id: str = DEFAULT_SITE) -> None:
+    feed.lock_feed(conn)
+    upsert(conn, t.sites, [{"site_id": site_id, "name": f"Returns centre {site_id}"}], ["site_id"])
+    put_categories(conn, catalogue.categories)
+    put_codes(conn, catalogue.reason_codes, catalogue.condition_codes)
+    put_rules(conn, catalogue.rules)
+    put_items(conn, catalogue.items)
+    put_bins(conn, catalogue.bins, site_id)
+    put_users(conn, catalogue.users)
+    put_rmas(conn, catalogue.rmas)

@@ -1,0 +1,31 @@
+"""The named conflict rules of DESIGN.md. Every outcome that is not a plain "applied" names one,
+in the event's result and in the audit trail."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConflictRule(StrEnum):
+    DUPLICATE_EVENT = "duplicate_event"                    # same event again: stored result, nothing applied twice
+    SAME_OUTCOME_MERGED = "same_outcome_merged"            # two devices, same transition and outcome
+    DIFFERENT_DECISIONS = "different_decisions_disputed"   # first stands, unit disputed, exception
+    INVALID_TRANSITION = "invalid_transition"              # rejected with the reason
+    BIN_REASSIGNED_OFFLINE = "bin_reassigned_offline"      # move accepted, bin policy exception
+    BIN_TYPE_MISMATCH = "bin_type_mismatch"                # move accepted (physical fact), exception
+    RECEIPT_ON_CLOSED_RMA = "receipt_on_closed_rma"        # receipt accepted, exception
+    DUPLICATE_SERIAL = "duplicate_serial"                  # second receipt accepted, exception
+    LPN_REUSED = "lpn_reused"                              # a second unit under one license plate: exception
+    ACTOR_LACKS_ROLE = "actor_lacks_role"                  # rejected, security audit entry
+    WRONG_SITE = "wrong_site"                              # a bin outside the device's site: rejected, security
+    UNKNOWN_REFERENCE = "unknown_reference"                # an item, unit, RMA or bin the server does not know
+    CLOCK_SKEW = "clock_skew"                              # a device clock far from the server's: flagged
+
+
+class ExceptionKind(StrEnum):
+    DISPUTE = "dispute"
+    BIN_POLICY_VIOLATION = "bin_policy_violation"
+    RMA_NOT_RECEIVABLE = "rma_not_receivable"
+    DUPLICATE_SERIAL = "duplicate_serial"
+    DUPLICATE_LPN = "duplicate_lpn"
+    OVERRIDE_APPROVAL = "override_approval"

@@ -1,0 +1,17 @@
+"""Process entry points for `returnflow erp serve`: the parent migrates once, workers only connect."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from .api import create_app
+from .storage import make_engine
+
+DB_URL_ENV = "RETURNFLOW_ERP_DB"
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each uvicorn worker calls; the database URL comes from the environment."""
+    return create_app(make_engine(os.environ[DB_URL_ENV]))

@@ -1,0 +1,223 @@
+"""Push: exactly once, in order, with every conflict rule of DESIGN.md, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from domain import BlindReceipt, Disposition, Grade, QuarantineReleased, Role, UnitGraded, UnitState, UnitStored
+from domain.labels import lpn
+from erp import tables as t
+from tests.conftest import ASSOCIATE, SUPERVISOR
+from tests.erp.conftest import craft, push
+from tests.integration.test_device_store import answers, plain_line, to_state
+
+LPN1 = lpn(1)
+
+
+def scalar(engine, query):
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def count(engine, table, *where):
+    return scalar(engine, select(func.count()).select_from(table).where(*where))
+
+
+def test_a_device_log_is_applied_once_and_in_order(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.STORED)
+    response = push(api, headers, store)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["outcome"] for r in body["results"]] == ["applied"] * 5
+    assert body["last_seq"] == 5
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
+        stock = conn.execute(select(t.stock.c.bin_code, t.stock.c.status, t.stock.c.qty)).all()
+    assert (unit.state, unit.grade, unit.disposition, unit.bin_code, unit.version) == (
+        "stored", "A", "restock", "BIN-RST-R01", 5)
+    assert unit.reclassified_at is not None and unit.stored_at is not None
+    assert stock == [("BIN-RST-R01", "stored", 1)]
+
+    again = push(api, headers, store)
+    assert [r["outcome"] for r in again.json()["results"]] == ["duplicate"] * 5
+    assert count(erp_engine, t.events) == 5
+    assert scalar(erp_engine, select(t.stock.c.qty)) == 1
+
+
+def test_an_overlapping_retry_applies_only_the_new_events(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED)
+    first = store.events()
+    push(api, headers, store, events=first[:2])
+    to_state_events = store.events()
+    response = push(api, headers, store, events=to_state_events)
+    assert [r["outcome"] for r in response.json()["results"]] == ["duplicate", "duplicate", "applied"]
+    assert count(erp_engine, t.events) == 3
+
+
+def test_a_gap_is_refused_with_the_expected_seq_and_nothing_written(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED)
+    response = push(api, headers, store, events=store.events()[1:])
+    assert response.status_code == 409
+    assert response.json()["error"] == "gap" and response.json()["expected_seq"] == 1
+    assert count(erp_engine, t.events) == 0 and count(erp_engine, t.units) == 0
+
+
+def test_a_reused_seq_with_another_event_is_refused(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.RECEIVED)
+    push(api, headers, store)
+    impostor = craft("hh-1", 1, BlindReceipt(lpn=lpn(9), sku=catalogue.items[3].sku, bin_code="BIN-DCK-A01",
+                                             reason_code="unknown"))
+    response = push(api, headers, store, events=[impostor])
+    assert response.status_code == 409 and response.json()["error"] == "seq_reused"
+
+
+def _graded_on_two_devices(api, erp_engine, device_factory, catalogue, second_grade):
+    """hh-1 receives, inspects and grades A; hh-2 (having seen version 2) grades the same unit."""
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED, grade=Grade.A)
+    assert push(api, headers, store).status_code == 200
+    _, headers2 = device_factory("hh-2")
+    rival = craft("hh-2", 1, UnitGraded(lpn=LPN1, grade=second_grade), base_version=2)
+    return push(api, headers2, store, events=[rival]).json()["results"][0]
+
+
+def test_different_decisions_dispute_the_unit_for_a_supervisor(api, erp_engine, device_factory, catalogue):
+    result = _graded_on_two_devices(api, erp_engine, device_factory, catalogue, Grade.C)
+    assert (result["outcome"], result["rule"]) == ("conflict", "different_decisions_disputed")
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
+        exception = conn.execute(select(t.exceptions).where(t.exceptions.c.exception_id == result["exception_id"])).one()
+        audit = conn.execute(select(t.audit.c.rule, t.audit.c.device_id)).all()
+    assert (unit.state, unit.grade, unit.held_from) == ("disputed", "A", "graded")
+    assert (exception.kind, exception.status, exception.lpn) == ("dispute", "open", LPN1)
+    assert exception.detail == {"lpn": LPN1, "field": "grade", "standing": "A", "proposed": "C"}
+    assert ("different_decisions_disputed", "hh-2") in audit
+
+
+def test_supervisor_resolves_a_dispute_and_the_unit_resumes(api, erp_engine, device_factory, catalogue):
+    result = _graded_on_two_devices(api, erp_engine, device_factory, catalogue, Grade.C)
+    url = f"/api/v1/exceptions/{result['exception_id']}/resolve"
+    assert api.post(url, json={"grade": "C", "note": "scratch confirmed"}, auth=("alex", "2468")).status_code == 403
+    assert api.post(url, json={"grade": "C", "note": "x"}, auth=("sam", "0000")).status_code == 401
+    response = api.post(url, json={"grade": "C", "note": "scratch confirmed"}, auth=("sam", "1357"))
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "graded"
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
+        resolutions = conn.execute(select(t.changes.c.key).where(t.changes.c.kind == "resolution")).all()
+    assert (unit.state, unit.grade) == ("graded", "C")
+    assert resolutions == [(result["exception_id"],)]
+    again = api.post(url, json={"grade": "C", "note": "twice"}, auth=("sam", "1357"))
+    assert again.status_code == 422 and "already resolved" in again.json()["message"]
+
+
+def test_the_same_decision_from_two_devices_is_merged(api, erp_engine, device_factory, catalogue):
+    result = _graded_on_two_devices(api, erp_engine, device_factory, catalogue, Grade.A)
+    assert (result["outcome"], result["rule"]) == ("applied", "same_outcome_merged")
+    assert count(erp_engine, t.exceptions) == 0
+    assert scalar(erp_engine, select(t.units.c.state)) == "graded"
+    assert count(erp_engine, t.audit, t.audit.c.rule == "same_outcome_merged") == 1
+
+
+def test_a_transition_invalid_on_the_server_is_rejected_and_synced_back(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.STORED)
+    push(api, headers, store)
+    _, headers2 = device_factory("hh-2")
+    late = craft("hh-2", 1, UnitStored(lpn=LPN1, bin_code="BIN-SCR-S01"), base_version=5)
+    result = push(api, headers2, store, events=[late]).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("rejected", "invalid_transition")
+    assert "is stored: cannot store" in result["reason"]
+    page = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers2).json()
+    mine = [c for c in page["changes"] if c["kind"] == "result"]
+    assert [c["body"]["outcome"] for c in mine] == ["rejected"]
+    others = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers).json()
+    assert not [c for c in others["changes"] if c["kind"] == "result"]
+
+
+def test_an_actor_without_the_role_is_rejected_with_a_security_audit(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.RECEIVED)
+    release = craft("hh-1", 2, QuarantineReleased(lpn=LPN1, note="let it go"))
+    posing = craft("hh-1", 3, UnitGraded(lpn=LPN1, grade=Grade.A), role=Role.SUPERVISOR)
+    results = push(api, headers, store, events=[*store.events(), release, posing]).json()["results"]
+    assert [(r["outcome"], r["rule"]) for r in results] == [
+        ("applied", None), ("rejected", "actor_lacks_role"), ("rejected", "actor_lacks_role")]
+    assert count(erp_engine, t.audit, t.audit.c.rule == "actor_lacks_role") == 2
+
+
+def test_storing_in_a_bin_reassigned_while_offline_is_accepted_with_an_exception(api, erp_engine, device_factory,
+                                                                                   catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED)
+    store.quarantine(ASSOCIATE, lpn=LPN1, reason="hazmat label")
+    store.store(ASSOCIATE, lpn=LPN1, bin_code="BIN-QUA-Q01")
+    offline_events = store.events()
+    supervisor_store, supervisor_headers = device_factory("hh-sup")
+    supervisor_store.reassign_bin(SUPERVISOR, bin_code="BIN-QUA-Q01", purpose="vendor claim", zone="Q", owner="sam")
+    assert push(api, supervisor_headers, supervisor_store).status_code == 200
+    results = push(api, headers, store, events=offline_events).json()["results"]
+    assert [r["outcome"] for r in results[:-1]] == ["applied"] * (len(results) - 1)
+    assert (results[-1]["outcome"], results[-1]["rule"]) == ("conflict", "bin_reassigned_offline")
+    assert scalar(erp_engine, select(t.units.c.bin_code)) == "BIN-QUA-Q01"  # the move is a physical fact
+    assert scalar(erp_engine, select(t.exceptions.c.kind)) == "bin_policy_violation"
+
+
+def test_receipt_against_a_closed_rma_is_kept_with_an_exception(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    rma, line, _ = plain_line(catalogue)
+    store.receive(ASSOCIATE, lpn=LPN1, sku=line.sku, bin_code="BIN-DCK-A01", rma_id=rma.rma_id)
+    with erp_engine.begin() as conn:
+        conn.execute(t.rmas.update().where(t.rmas.c.rma_id == rma.rma_id).values(state="closed"))
+    result = push(api, headers, store).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("conflict", "receipt_on_closed_rma")
+    assert count(erp_engine, t.units) == 1
+    assert scalar(erp_engine, select(t.rma_lines.c.received_qty).where(
+        t.rma_lines.c.rma_id == rma.rma_id, t.rma_lines.c.line_no == line.line_no)) == 1
+
+
+def test_the_same_serial_twice_is_accepted_with_an_exception(api, erp_engine, device_factory, catalogue):
+    phone = next(i for i in catalogue.items if i.serial_tracked)
+    first, h1 = device_factory("hh-1")
+    second, h2 = device_factory("hh-2")
+    first.receive(ASSOCIATE, lpn=lpn(1), sku=phone.sku, bin_code="BIN-DCK-A01", reason_code="defective", serial="SN-7")
+    second.receive(ASSOCIATE, lpn=lpn(2), sku=phone.sku, bin_code="BIN-DCK-A02", reason_code="defective", serial="SN-7")
+    push(api, h1, first)
+    result = push(api, h2, second).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("conflict", "duplicate_serial")
+    assert count(erp_engine, t.units) == 2
+    assert scalar(erp_engine, select(t.exceptions.c.detail))["first_lpn"] == lpn(1)
+
+
+def test_override_with_supervisor_approval_is_accepted(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED, grade=Grade.D)
+    store.decide_disposition(ASSOCIATE, lpn=LPN1, disposition=Disposition.LIQUIDATE, override_reason="works",
+                             approver_id="sam", approver_pin="1357")
+    results = push(api, headers, store).json()["results"]
+    assert {r["outcome"] for r in results} == {"applied"}
+    assert scalar(erp_engine, select(t.units.c.disposition)) == "liquidate"
+
+
+def test_large_clock_skew_is_flagged(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.RECEIVED)
+    body = {"device_id": "hh-1", "sent_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).isoformat(),
+            "events": [e.model_dump(mode="json") for e in store.events()]}
+    assert api.post("/api/v1/sync/push", json=body, headers=headers).status_code == 200
+    skew = scalar(erp_engine, select(t.audit.c.skew_ms).where(t.audit.c.rule == "clock_skew"))
+    assert skew > 2 * 3600 * 1000 - 60_000
+
+
+def test_inspection_answers_reach_the_server(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.RECEIVED)
+    store.inspect(ASSOCIATE, lpn=LPN1, answers=answers(store, LPN1), condition_codes=["opened"])
+    push(api, headers, store)
+    assert scalar(erp_engine, select(t.units.c.condition_codes)) == ["opened"]
