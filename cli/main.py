@@ -71,6 +71,11 @@ def demo_data(db_path: Path) -> None:
     for user in catalogue.users:
         click.echo(f"user {user.user_id} ({user.role.value}), PIN {DEMO_PINS[user.user_id]}")
 
+
+from cli.scan import scan  # noqa: E402  (imports only click; the scanner loads when the command runs)
+
+cli.add_command(scan)
+
 from cli.erp import erp  # noqa: E402
 
 cli.add_command(erp)
