@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from cli.erp import erp
+from cli.scan import scan
 from domain import ReturnflowError
 
 
@@ -72,10 +74,6 @@ def demo_data(db_path: Path) -> None:
         click.echo(f"user {user.user_id} ({user.role.value}), PIN {DEMO_PINS[user.user_id]}")
 
 
-from cli.scan import scan  # noqa: E402  (imports only click; the scanner loads when the command runs)
-
+# Each command module imports only click at the top: heavy libraries load when a command runs.
 cli.add_command(scan)
-
-from cli.erp import erp  # noqa: E402
-
 cli.add_command(erp)

@@ -180,7 +180,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             raise ApiError(status, refused.error, str(refused), expected_seq=refused.expected_seq) from None
 
     @app.get(f"{API_PREFIX}/sync/pull", response_model=PullPage)
-    def pull(device: DeviceDep, after: Annotated[int, Query(ge=0)] = 0,
+    def pull(device: DeviceDep, after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
              limit: Annotated[int, Query(ge=1, le=settings.max_pull_page)] = 500) -> PullPage:
         """Changes this device needs after its cursor, in order."""
         with engine.begin() as conn:
@@ -218,7 +218,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return [dict(r._mapping) for r in rows]
 
     @app.post(f"{API_PREFIX}/exceptions/{{exception_id}}/resolve")
-    def resolve_exception(supervisor: SupervisorDep, exception_id: Annotated[str, Path(max_length=40)],
+    def resolve_exception(supervisor: SupervisorDep, exception_id: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,40}$")],
                           request: ResolveRequest) -> dict[str, Any]:
         """Resolve an exception; a dispute takes the chosen grade or disposition. Devices pull the result."""
         return ingest.resolve_by_supervisor(engine, supervisor, exception_id, grade=request.grade,
