@@ -12,9 +12,10 @@ import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,7 +31,9 @@ from domain import (
 )
 from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushResponse, is_supported_schema
 
-from . import feed, identity, ingest
+from . import feed, identity, ingest, reports
+from .dashboard import render as render_dashboard
+from .masterdata import upsert
 from . import tables as t
 from .identity import AuthenticationFailed
 from .ingest import Device, PushRefused
@@ -71,6 +74,13 @@ class PullPage(BaseModel):
     more: bool
 
 
+class RefundDecision(BaseModel):
+    rma_id: Annotated[str, Field(max_length=16)]
+    decision: Annotated[str, Field(pattern="^(refund|replace|credit|reject)$")]
+    amount_cents: Annotated[int, Field(ge=0, le=10**12)]
+    decided_at: AwareDatetime
+
+
 class ProvisionRequest(BaseModel):
     device_id: str
     site_id: str
@@ -103,8 +113,11 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return _problem(exc.status, exc.error, str(exc), **exc.extra)
 
     @app.exception_handler(AuthenticationFailed)
-    async def _unauthenticated(_: Request, exc: AuthenticationFailed) -> JSONResponse:
-        return _problem(401, "unauthorized", str(exc))
+    async def _unauthenticated(request: Request, exc: AuthenticationFailed) -> JSONResponse:
+        response = _problem(401, "unauthorized", str(exc))
+        if DEVICE_HEADER.lower() not in request.headers:  # people sign in with Basic; the browser asks
+            response.headers["WWW-Authenticate"] = 'Basic realm="returnflow"'
+        return response
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -139,6 +152,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
 
     DeviceDep = Annotated[Device, Depends(device)]
     SupervisorDep = Annotated[Actor, Depends(user_with(Permission.RESOLVE_EXCEPTION))]
+    FinanceDep = Annotated[Actor, Depends(user_with(Permission.MANAGE_MASTER_DATA))]
     AdminDep = Annotated[Actor, Depends(user_with(Permission.PROVISION_DEVICE))]
 
     @app.get(f"{API_PREFIX}/health")
@@ -223,6 +237,53 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         """Resolve an exception; a dispute takes the chosen grade or disposition. Devices pull the result."""
         return ingest.resolve_by_supervisor(engine, supervisor, exception_id, grade=request.grade,
                                             disposition=request.disposition, note=request.note, received_at=now())
+
+    def report(rows: list[dict[str, Any]], fmt: str) -> Response:
+        if fmt == "csv":
+            return Response(reports.to_csv(rows), media_type="text/csv")
+        return JSONResponse(jsonable_encoder(rows))
+
+    Format = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
+
+    @app.get(f"{API_PREFIX}/reconciliation/stock")
+    def stock_report(_: SupervisorDep, fmt: Format = "json") -> Response:
+        """Units per (item, bin, status), as the applied movements leave them."""
+        with engine.connect() as conn:
+            return report(reports.stock(conn), fmt)
+
+    @app.get(f"{API_PREFIX}/reconciliation/rmas")
+    def rma_report(_: SupervisorDep, fmt: Format = "json") -> Response:
+        """Expected versus received per RMA line."""
+        with engine.connect() as conn:
+            return report(reports.rma_receipts(conn), fmt)
+
+    @app.get(f"{API_PREFIX}/reconciliation/variance")
+    def variance_report(_: SupervisorDep, fmt: Format = "json") -> Response:
+        """Latest bin counts against what returns put in each bin."""
+        with engine.connect() as conn:
+            return report(reports.inventory_variance(conn), fmt)
+
+    @app.get(f"{API_PREFIX}/metrics")
+    def metrics(_: SupervisorDep) -> dict[str, Any]:
+        with engine.connect() as conn:
+            return reports.metrics(conn, now())
+
+    @app.post(f"{API_PREFIX}/refunds", status_code=201)
+    def post_refund(_: FinanceDep, refund: RefundDecision) -> dict[str, Any]:
+        """The ERP's refund decision for an RMA; refund latency is measured from its first receipt."""
+        with engine.begin() as conn:
+            if conn.execute(select(t.rmas.c.rma_id).where(t.rmas.c.rma_id == refund.rma_id)).first() is None:
+                raise UnknownEntity("RMA", refund.rma_id)
+            upsert(conn, t.refunds, [refund.model_dump()], ["rma_id"])
+        return refund.model_dump(mode="json")
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard(_: SupervisorDep) -> HTMLResponse:
+        with engine.connect() as conn:
+            figures = reports.metrics(conn, now())
+            open_exceptions = [dict(r._mapping) for r in conn.execute(
+                select(t.exceptions).where(t.exceptions.c.status == "open").order_by(t.exceptions.c.opened_at))]
+        return HTMLResponse(render_dashboard(figures, open_exceptions))
 
     @app.post(f"{API_PREFIX}/admin/devices", status_code=201, response_model=ProvisionedDevice)
     def provision(_: AdminDep, request: ProvisionRequest) -> ProvisionedDevice:

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from domain import (
@@ -165,8 +165,10 @@ class _Batch:
     dirty_units: dict[str, dict[str, Any]] = field(default_factory=dict)
     stock: Counter = field(default_factory=Counter)
     rma_received: Counter = field(default_factory=Counter)
+    rma_first_receipt: dict[str, dt.datetime] = field(default_factory=dict)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
+    count_rows: list[dict[str, Any]] = field(default_factory=list)
     exception_rows: list[dict[str, Any]] = field(default_factory=list)
     change_rows: list[dict[str, Any]] = field(default_factory=list)
     _users: dict[str, Any] = field(default_factory=dict)
@@ -246,7 +248,7 @@ class _Batch:
             case BinReassigned():
                 return self._reassign(event, payload)
             case BinCounted():
-                return _Outcome(Outcome.APPLIED)  # counts are kept in the event log; reconciliation reads them
+                return self._count(event, payload)
             case ExceptionResolved(lpn=None):
                 return self._resolve_exception_only(payload)
         unit = self.unit(payload.lpn)
@@ -290,6 +292,7 @@ class _Batch:
                                    f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
                                    (ExceptionKind.RMA_NOT_RECEIVABLE, {"rma_id": payload.rma_id, "state": line.state}))
             self.rma_received[(payload.rma_id, payload.line_no)] += 1
+            self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
             reason = payload.reason_code
         if payload.serial and outcome.exception is None:
@@ -353,6 +356,18 @@ class _Batch:
                 self._write_unit(unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), event)
         return _Outcome(Outcome.APPLIED)
 
+    def _count(self, event: Event, payload: BinCounted) -> _Outcome:
+        """Record counted against what the server expects in the bin at this point of the log."""
+        self._flush_units()
+        expected = dict(self.conn.execute(select(t.units.c.sku, func.count()).where(
+            t.units.c.bin_code == payload.bin_code).group_by(t.units.c.sku)).all())
+        self.count_rows.extend(
+            {"event_id": str(event.event_id), "bin_code": payload.bin_code, "sku": sku,
+             "counted": payload.counts.get(sku, 0), "expected": expected.get(sku, 0),
+             "counted_at": self._physical_time(event)}
+            for sku in sorted(expected.keys() | payload.counts.keys()))
+        return _Outcome(Outcome.APPLIED)
+
     def _resolve_exception_only(self, payload: ExceptionResolved) -> _Outcome:
         return _Outcome(Outcome.APPLIED) if self._close_exception(payload, None) else _Outcome(
             Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
@@ -366,15 +381,23 @@ class _Batch:
         self.units[new.lpn] = new
         row = self.dirty_units.setdefault(new.lpn, {"lpn": new.lpn})
         row.update(_unit_row(new), version=version)
+        at = self._physical_time(event)
         if old is None and event is not None:
-            row.update(received_device=event.device_id, received_at=self.received_at)
+            row.update(received_device=event.device_id, received_at=at)
         if new.disposition is not None and (old is None or old.disposition is None):
-            row["reclassified_at"] = self.received_at
+            row["reclassified_at"] = at
         if new.state is UnitState.STORED and (old is None or old.state is not UnitState.STORED):
-            row["stored_at"] = self.received_at
+            row["stored_at"] = at
         if old is not None:
             self.stock[(old.sku, old.bin_code, old.state.value)] -= 1
         self.stock[(new.sku, new.bin_code, new.state.value)] += 1
+
+    def _physical_time(self, event: Event | None) -> dt.datetime:
+        """When the step happened, on the server's clock: the device's time corrected by its measured skew.
+        Metrics use it, so a week offline does not count as a week of cycle time."""
+        if event is None:
+            return self.received_at
+        return event.occurred_at.astimezone(dt.UTC) + dt.timedelta(milliseconds=self.skew_ms)
 
     def _open_exception(self, kind: ExceptionKind, event: Event, detail: dict[str, Any]) -> str:
         exception_id = new_id("EXC")
@@ -405,7 +428,9 @@ class _Batch:
         if not self.dirty_units:
             return
         existing = [r for lpn, r in self.dirty_units.items() if lpn not in self.new_units]
-        created = [r for lpn, r in self.dirty_units.items() if lpn in self.new_units]
+        # One executemany needs the same keys in every row: steps not taken yet are NULL.
+        created = [{"reclassified_at": None, "stored_at": None, **r}
+                   for lpn, r in self.dirty_units.items() if lpn in self.new_units]
         if created:
             self.conn.execute(insert(t.units), created)
         for row in existing:
@@ -426,14 +451,15 @@ class _Batch:
             self.conn.execute(update(t.rma_lines).where(t.rma_lines.c.rma_id == rma_id,
                                                         t.rma_lines.c.line_no == line_no)
                               .values(received_qty=t.rma_lines.c.received_qty + qty))
+        for rma_id, at in self.rma_first_receipt.items():
             self.conn.execute(update(t.rmas).where(t.rmas.c.rma_id == rma_id, t.rmas.c.first_received_at.is_(None))
-                              .values(first_received_at=self.received_at))
+                              .values(first_received_at=at))
         if abs(self.skew_ms) > SKEW_LIMIT_MS and self.event_rows:
             self.audit_rows.append({"rule": ConflictRule.CLOCK_SKEW.value, "device_id": self.device.device_id,
                                     "received_at": self.received_at, "skew_ms": self.skew_ms,
                                     "detail": {"limit_ms": SKEW_LIMIT_MS}})
         for table, rows in ((t.events, self.event_rows), (t.exceptions, self.exception_rows),
-                            (t.audit, self.audit_rows)):
+                            (t.audit, self.audit_rows), (t.bin_counts, self.count_rows)):
             if rows:
                 self.conn.execute(insert(table), rows)
         feed.append(self.conn, self.change_rows)

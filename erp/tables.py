@@ -228,6 +228,17 @@ refunds = Table(
     _ts("decided_at", nullable=False),
 )
 
+# Bin counts from supervisors: what was counted against what the server expected at that point.
+bin_counts = Table(
+    "bin_counts", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("sku", String(32), primary_key=True),
+    Column("bin_code", String(16), nullable=False),
+    Column("counted", Integer, nullable=False),
+    Column("expected", Integer, nullable=False),
+    _ts("counted_at", nullable=False),
+)
+
 # The pull feed: every change a device may need, in commit order. device_id NULL: for every device.
 changes = Table(
     "changes", metadata,
