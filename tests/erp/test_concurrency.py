@@ -1,0 +1,121 @@
+"""Two real API processes on one PostgreSQL database: the same device's batches reach both at the
+same time, and every event is still applied exactly once and in device_seq order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from domain import Grade, UnitState
+from domain.labels import lpn
+from erp import tables as t
+from erp.masterdata import load_catalogue
+from erp.storage import open_database
+from tests.conftest import open_device
+from tests.erp.conftest import provision
+from tests.integration.test_device_store import to_state
+
+RETURNFLOW = Path(sys.executable).with_name("returnflow")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_api(url: str, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([str(RETURNFLOW), "erp", "serve", "--db", url, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"API on port {port} did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+@pytest.fixture
+def pg_database(pg_admin_url):
+    name = f"returnflow_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_database, tmp_path, catalogue):
+    engine = open_database(pg_database)
+    with engine.begin() as conn:
+        load_catalogue(conn, catalogue)
+    headers = provision(engine, "hh-1")
+    store = open_device(tmp_path / "hh-1.db", catalogue, "hh-1")
+    for n in range(1, 61):  # 60 units through five steps each: 300 events
+        to_state(store, catalogue, UnitState.STORED, lpn(n), grade=Grade.A)
+    events = [e.model_dump(mode="json") for e in store.events()]
+    batches = [events[i:i + 20] for i in range(0, len(events), 20)]
+
+    ports = [free_port(), free_port()]
+    servers = [start_api(pg_database, port) for port in ports]
+    try:
+        outcomes: list[tuple[int, str]] = []
+        lock = threading.Lock()
+
+        def sender(worker: int) -> None:
+            rng = random.Random(worker)
+            with httpx.Client(timeout=30) as client:
+                for batch in batches:  # every worker sends every batch: each is raced by four senders
+                    while True:
+                        port = rng.choice(ports)
+                        body = {"device_id": "hh-1", "sent_at": dt.datetime.now(dt.UTC).isoformat(), "events": batch}
+                        response = client.post(f"http://127.0.0.1:{port}/api/v1/sync/push", json=body, headers=headers)
+                        if response.status_code == 409:  # a gap: an earlier batch has not landed yet
+                            time.sleep(rng.uniform(0.001, 0.01))
+                            continue
+                        assert response.status_code == 200, response.text
+                        with lock:
+                            outcomes.extend((r["device_seq"], r["outcome"]) for r in response.json()["results"])
+                        break
+
+        threads = [threading.Thread(target=sender, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=15)
+
+    applied = sorted(seq for seq, outcome in outcomes if outcome == "applied")
+    assert applied == list(range(1, len(events) + 1)), "each event applied exactly once"
+    assert {outcome for _, outcome in outcomes} <= {"applied", "duplicate"}
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.events.c.device_seq, t.events.c.received_at).order_by(t.events.c.device_seq)).all()
+        last = conn.execute(select(t.ledger.c.last_seq)).scalar()
+        states = conn.execute(select(t.units.c.state).distinct()).all()
+        qty = conn.execute(select(t.stock.c.qty)).all()
+    assert [r.device_seq for r in rows] == list(range(1, len(events) + 1)) and last == len(events)
+    # Applied in order: a later device_seq never got an earlier server stamp than the one before it.
+    assert all(a.received_at <= b.received_at for a, b in zip(rows, rows[1:]))
+    assert states == [("stored",)] and sum(q for (q,) in qty) == 60
+    store.close()
+    engine.dispose()
