@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .codes import BinType
 from .errors import InvalidInput
@@ -48,10 +49,10 @@ def _with_check_digit(prefix: str, number: int, width: int) -> str:
     return f"{prefix}-{body}{gs1_check_digit(body)}"
 
 
-def _validate(kind: str, pattern: re.Pattern[str], value: str, example: str) -> str:
+def _validate(kind: str, pattern: re.Pattern[str], value: str, example: Callable[[], str]) -> str:
     match = pattern.fullmatch(value)
     if not match:
-        raise InvalidInput(f"not an {kind}: {value!r} (expected like {example})")
+        raise InvalidInput(f"not an {kind}: {value!r} (expected like {example()})")
     digits = match[1]
     if gs1_check_digit(digits[:-1]) != int(digits[-1]):
         raise InvalidInput(f"{kind} {value}: check digit wrong, rescan or type the number")
@@ -67,8 +68,8 @@ def rma_id(number: int) -> str:
 
 
 def validate_lpn(value: str) -> str:
-    return _validate("LPN", _LPN_RE, value, lpn(1))
+    return _validate("LPN", _LPN_RE, value, lambda: lpn(1))
 
 
 def validate_rma_id(value: str) -> str:
-    return _validate("RMA", _RMA_RE, value, rma_id(1))
+    return _validate("RMA", _RMA_RE, value, lambda: rma_id(1))

@@ -48,8 +48,9 @@ def load_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit | None:
     return unit_from_row(row) if row else None
 
 
-def project(conn: sqlite3.Connection, event: Event) -> None:
-    """Apply one committed-in-this-transaction event to the projections."""
+def project(conn: sqlite3.Connection, event: Event, unit_before: ReturnUnit | None = None) -> None:
+    """Apply one event, appended in this transaction, to the projections. A command that has just
+    read the unit passes it as `unit_before`, saving a second read of the same row."""
     payload = event.payload
     seq = event.device_seq
     match payload:
@@ -89,7 +90,7 @@ def project(conn: sqlite3.Connection, event: Event) -> None:
             lpn = getattr(payload, "lpn", None)
             if lpn is None:  # an exception resolution that concerns no unit on this device
                 return
-            unit = _existing_unit(conn, lpn)
+            unit = unit_before if unit_before is not None and unit_before.lpn == lpn else _existing_unit(conn, lpn)
             _write_unit(conn, unit, evolve(unit, payload), seq)
             if isinstance(payload, InspectionRecorded):
                 conn.execute(

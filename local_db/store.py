@@ -108,6 +108,10 @@ class DeviceStore:
         self._env = env
         last = self._conn.execute("SELECT MAX(hlc) FROM events").fetchone()[0]
         self._clock = HybridClock(env.wall_ms, Hlc.parse(last) if last else None)
+        # Master data read on every command, parsed once; loading master data clears them.
+        self._rules: list[DispositionRule] | None = None
+        self._device_id: str | None = None
+        self._users: dict[str, User] = {}
 
     @classmethod
     def open(cls, path: str | Path, *, env: Environment | None = None) -> DeviceStore:
@@ -138,8 +142,10 @@ class DeviceStore:
 
     @property
     def device_id(self) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
-        return row[0] if row else None
+        if self._device_id is None:  # set once by initialize() and never changed
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+            self._device_id = row[0] if row else None
+        return self._device_id
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -172,6 +178,7 @@ class DeviceStore:
 
     def load_catalogue(self, catalogue: DemoCatalogue) -> None:
         """Write a whole master-data set in one transaction."""
+        self._rules, self._users = None, {}
         with self._write():
             master.upsert_categories(self._db, catalogue.categories)
             master.upsert_codes(self._db, catalogue.reason_codes, catalogue.condition_codes)
@@ -202,6 +209,14 @@ class DeviceStore:
         gtins = tuple(r[0] for r in self._conn.execute("SELECT gtin FROM item_gtins WHERE sku = ? ORDER BY gtin", (sku,)))
         return Item(sku=row[0], name=row[1], category=row[2], gtins=gtins, serial_tracked=bool(row[3]),
                     lot_tracked=bool(row[4]), unit_value_cents=row[5])
+
+    def _item_facts(self, sku: str) -> tuple[str, str, bool, bool]:
+        """(name, category, serial_tracked, lot_tracked): what commands need, without GTIN validation."""
+        row = self._conn.execute(
+            "SELECT name, category, serial_tracked, lot_tracked FROM items WHERE sku = ?", (sku,)).fetchone()
+        if row is None:
+            raise UnknownEntity("item", sku)
+        return row[0], row[1], bool(row[2]), bool(row[3])
 
     def item_by_gtin(self, gtin: str) -> Item:
         row = self._conn.execute("SELECT sku FROM item_gtins WHERE gtin = ?", (normalize_gtin(gtin),)).fetchone()
@@ -235,16 +250,22 @@ class DeviceStore:
         return Rma.model_validate(dict(zip(("rma_id", "state", "channel", "order_ref", "created_at"), row)) | {"lines": lines})
 
     def user(self, user_id: str) -> User:
+        if user_id in self._users:
+            return self._users[user_id]
         row = self._conn.execute(
             "SELECT user_id, name, role, pin_hash, active FROM users WHERE user_id = ?", (user_id,)
         ).fetchone()
         if row is None:
             raise UnknownEntity("user", user_id)
-        return User.model_validate(dict(zip(("user_id", "name", "role", "pin_hash", "active"), row)))
+        user = User.model_validate(dict(zip(("user_id", "name", "role", "pin_hash", "active"), row)))
+        self._users[user_id] = user
+        return user
 
     def rules(self) -> list[DispositionRule]:
-        return [DispositionRule.model_validate_json(r[0])
-                for r in self._conn.execute("SELECT body FROM disposition_rules ORDER BY position")]
+        if self._rules is None:
+            self._rules = [DispositionRule.model_validate_json(r[0])
+                           for r in self._conn.execute("SELECT body FROM disposition_rules ORDER BY position")]
+        return self._rules
 
     def events(self, after_seq: int = 0) -> list[Event]:
         rows = self._conn.execute(
@@ -288,14 +309,14 @@ class DeviceStore:
         """Receive one unit, against an RMA line or (without rma_id) as a blind return."""
         with self._write():
             self._check_actor(actor, Permission.RECEIVE)
-            item = self.item(sku)
+            name, _, serial_tracked, lot_tracked = self._item_facts(sku)
             check_receiving_bin(self.bin(bin_code))
-            if load_unit(self._conn, lpn) is not None:
+            if self._conn.execute("SELECT 1 FROM units WHERE lpn = ?", (lpn,)).fetchone() is not None:
                 raise InvalidInput(f"license plate {lpn} is already on another unit: use a new LPN label")
-            if item.serial_tracked and not serial:
-                raise InvalidInput(f"{item.name} is serial-tracked: scan or type its serial number")
-            if item.lot_tracked and not (lot and expiry):
-                raise InvalidInput(f"{item.name} is lot-tracked: scan its lot and expiry")
+            if serial_tracked and not serial:
+                raise InvalidInput(f"{name} is serial-tracked: scan or type its serial number")
+            if lot_tracked and not (lot and expiry):
+                raise InvalidInput(f"{name} is lot-tracked: scan its lot and expiry")
             common = dict(lpn=lpn, sku=sku, bin_code=bin_code, serial=serial, lot=lot, expiry=expiry)
             if rma_id is None:
                 if reason_code is None:
@@ -320,7 +341,7 @@ class DeviceStore:
         with self._write():
             self._check_actor(actor, Permission.INSPECT)
             unit = self.unit(lpn)
-            questions = self._checklist(self.item(unit.sku).category)
+            questions = self._checklist(self._item_facts(unit.sku)[1])
             if set(answers) != questions:
                 missing, extra = sorted(questions - set(answers)), sorted(set(answers) - questions)
                 raise InvalidInput(f"checklist incomplete: missing {missing or 'none'}, not on the checklist {extra or 'none'}")
@@ -354,7 +375,7 @@ class DeviceStore:
             approver = self._approver(approver_id, approver_pin) if approver_id else None
             decision = decide(
                 self.rules(),
-                category=self.item(unit.sku).category,
+                category=self._item_facts(unit.sku)[1],
                 grade=unit.grade,
                 reason_code=unit.reason_code,
                 condition_codes=unit.condition_codes,
@@ -405,15 +426,15 @@ class DeviceStore:
             self._check_actor(actor, Permission.COUNT_BIN)
             self.bin(bin_code)
             for sku in counts:
-                self.item(sku)
+                self._item_facts(sku)
             return self._append(actor, build(BinCounted, bin_code=bin_code, counts=dict(counts)), base_version=0)
 
     # --- maintenance ------------------------------------------------------------------------
 
     def rebuild_projections(self) -> None:
         """Empty every projection and replay the whole event log into it, in one transaction."""
-        events = self.events()
         with self._write() as conn:
+            events = self.events()  # inside the transaction: no event may slip in between
             for table in PROJECTION_TABLES:
                 conn.execute(f"DELETE FROM {table}")
             for event in events:
@@ -421,7 +442,8 @@ class DeviceStore:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _append(self, actor: Actor, payload: Payload, *, base_version: int) -> Event:
+    def _append(self, actor: Actor, payload: Payload, *, base_version: int,
+                unit_before: ReturnUnit | None = None) -> Event:
         device_id = self.device_id
         if device_id is None:
             raise NotInitialized(self._path)
@@ -450,12 +472,12 @@ class DeviceStore:
             "INSERT INTO outbox (device_seq, status, updated_at) VALUES (?, 'pending', ?)",
             (seq, event.occurred_at.isoformat()),
         )
-        project(self._conn, event)
+        project(self._conn, event, unit_before)
         return event
 
     def _unit_event(self, actor: Actor, unit: ReturnUnit, payload: Payload) -> Event:
         evolve(unit, payload)  # raises IllegalTransition before anything is written
-        return self._append(actor, payload, base_version=unit.server_version)
+        return self._append(actor, payload, base_version=unit.server_version, unit_before=unit)
 
     def _check_actor(self, actor: Actor, permission: Permission) -> None:
         user = self.user(actor.user_id)
