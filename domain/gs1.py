@@ -12,7 +12,8 @@ GTIN_LENGTHS = (8, 12, 13, 14)
 
 def gs1_check_digit(body: str) -> int:
     """The GS1 mod-10 check digit for a string of digits (weights 3,1,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    reversed_digits = body[::-1]
+    total = 3 * sum(map(int, reversed_digits[0::2])) + sum(map(int, reversed_digits[1::2]))
     return (10 - total % 10) % 10
 
 

@@ -168,22 +168,13 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     async def push(request: Request, device: DeviceDep) -> PushResponse:
         """Apply a batch of this device's events exactly once, in device_seq order."""
         raw = await _read_limited(request, settings.max_push_bytes)
-        body = _parse_json(raw)
-        events = body.get("events") if isinstance(body, dict) else None
-        if not isinstance(events, list) or not events:
-            raise ApiError(422, "invalid_request", "body must be {device_id, sent_at, events: [...]} with events")
-        if len(events) > settings.max_batch:
-            raise ApiError(413, "batch_too_large", f"at most {settings.max_batch} events per push")
-        for position, event in enumerate(events):
-            version = event.get("schema_version") if isinstance(event, dict) else None
-            if isinstance(version, int) and not is_supported_schema(version):
-                raise ApiError(422, "unsupported_schema", f"event {position} has schema_version {version}, which this "
-                               "server does not know: the device keeps it until the server is upgraded",
-                               detail={"position": position, "schema_version": version})
         try:
-            batch = PushRequest.model_validate(body)
+            batch = PushRequest.model_validate_json(raw)  # parse and validate in one pass
         except ValidationError as exc:
-            raise ApiError(422, "invalid_request", _describe(exc.errors())) from None
+            raise _explain_refused_batch(raw, exc, settings.max_batch) from None
+        if len(batch.events) > settings.max_batch or any(not is_supported_schema(e.schema_version)
+                                                          for e in batch.events):
+            raise _explain_refused_batch(raw, None, settings.max_batch)
         if batch.device_id != device.device_id:
             raise ApiError(403, "wrong_device", "the batch names another device than the credentials")
         try:
@@ -311,6 +302,24 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise ApiError(413, "too_large", f"body is over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _explain_refused_batch(raw: bytes, exc: ValidationError | None, max_batch: int) -> ApiError:
+    """The most useful 4xx for a batch that failed validation: malformed JSON, too many events, an
+    event from a newer schema (the device keeps it), or the first invalid fields."""
+    body = _parse_json(raw)
+    events = body.get("events") if isinstance(body, dict) else None
+    if isinstance(events, list):
+        if len(events) > max_batch:
+            return ApiError(413, "batch_too_large", f"at most {max_batch} events per push")
+        for position, event in enumerate(events):
+            version = event.get("schema_version") if isinstance(event, dict) else None
+            if isinstance(version, int) and not is_supported_schema(version):
+                return ApiError(422, "unsupported_schema", f"event {position} has schema_version {version}, which "
+                                "this server does not know: the device keeps it until the server is upgraded",
+                                detail={"position": position, "schema_version": version})
+    assert exc is not None, "a batch that validated is refused only for its size or schema version"
+    return ApiError(422, "invalid_request", _describe(exc.errors()))
 
 
 def _parse_json(raw: bytes) -> Any:
