@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(libzbar0)
+# libzbar0: pyzbar links it. postgresql: the central API's production engine, started by the tests
+# as a throwaway server when none runs.
+SYSTEM_PACKAGES=(libzbar0 postgresql)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -21,18 +21,17 @@ from erp.storage import open_database
 from local_db import DeviceStore
 from sync.protocol import DEVICE_HEADER
 from tests.conftest import open_device
+from tests.pgserver import postgres_server
 
-# The PostgreSQL server the tests create their throwaway databases on.
+# The PostgreSQL server the tests create their databases on; without one a throwaway server is
+# started. PostgreSQL tests are never skipped: it is the production path.
 PG_ADMIN_URL = os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url() -> str:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:  # never skipped: the production path must be tested
-        pytest.fail(f"PostgreSQL tests need a server at {PG_ADMIN_URL} ({exc}); set RETURNFLOW_TEST_PG")
-    return PG_ADMIN_URL
+def pg_admin_url() -> Iterator[str]:
+    with postgres_server(PG_ADMIN_URL) as url:
+        yield url
 
 
 @pytest.fixture
