@@ -3,6 +3,7 @@
 module; every error returnflow raises on purpose becomes a 4xx with a clear message here."""
 
 
+import csv
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushR
 from . import feed, identity, ingest, reports
 from .dashboard import render as render_dashboard
 from .masterdata import upsert
+from .resources import RESOURCES, Resource, csv_records, import_records
 from . import tables as t
 from .identity import AuthenticationFailed
 from .ingest import Device, PushRefused
@@ -276,6 +278,9 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
                 select(t.exceptions).where(t.exceptions.c.status == "open").order_by(t.exceptions.c.opened_at))]
         return HTMLResponse(render_dashboard(figures, open_exceptions))
 
+    for resource in RESOURCES.values():
+        _resource_routes(app, engine, resource, SupervisorDep, FinanceDep)
+
     @app.post(f"{API_PREFIX}/admin/devices", status_code=201, response_model=ProvisionedDevice)
     def provision(_: AdminDep, request: ProvisionRequest) -> ProvisionedDevice:
         with engine.begin() as conn:
@@ -289,6 +294,75 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+class ImportReport(BaseModel):
+    written: int
+    errors: list[dict[str, Any]]
+
+
+_MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: Any, writer: Any) -> None:
+    """List, get, put and bulk import for one kind of master data (routes named after it)."""
+    base = f"{API_PREFIX}/{resource.name}"
+    Key = Annotated[str, Path(max_length=64)]
+
+    def fetch(key: str) -> dict[str, Any]:
+        with engine.connect() as conn:
+            rows = resource.rows(conn, key)
+        if not rows:
+            raise UnknownEntity(resource.name.rstrip("s").replace("-", " "), key)
+        return rows[0]
+
+    @app.get(base, name=f"list_{resource.name}")
+    def list_records(_: reader, after: Annotated[str, Query(max_length=64)] = "",
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            return jsonable_encoder(resource.rows(conn, after=after, limit=limit))
+
+    @app.get(base + "/{key}", name=f"get_{resource.name}")
+    def get_record(_: reader, key: Key) -> dict[str, Any]:
+        return jsonable_encoder(fetch(key))
+
+    @app.put(base + "/{key}", name=f"put_{resource.name}",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"$ref": f"#/components/schemas/{resource.model.__name__}"}}}}})
+    async def put_record(request: Request, _: writer, key: Key) -> dict[str, Any]:
+        record = _parse_json(await _read_limited(request, 1024 * 1024))
+        if not isinstance(record, dict) or record.get(resource.key) != key:
+            raise ApiError(422, "key_mismatch", f"the body's {resource.key} must be {key!r}")
+        written, errors = await run_in_threadpool(_import, engine, resource, [record])
+        if errors:
+            raise ApiError(422, "invalid_record", errors[0]["message"])
+        return jsonable_encoder(await run_in_threadpool(fetch, key))
+
+    @app.post(base + "/import", name=f"import_{resource.name}", response_model=ImportReport,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"type": "array", "items": {
+                      "$ref": f"#/components/schemas/{resource.model.__name__}"}}},
+                  "text/csv": {"schema": {"type": "string"}}}}})
+    async def import_records(request: Request, _: writer) -> ImportReport:
+        """Write every valid record; report each invalid one by row number, key and reason."""
+        raw = await _read_limited(request, _MAX_IMPORT_BYTES)
+        if request.headers.get("content-type", "").startswith("text/csv"):
+            try:
+                records = csv_records(resource, raw.decode("utf-8-sig"))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise ApiError(422, "malformed_csv", f"not a readable CSV file: {exc}") from None
+        else:
+            records = _parse_json(raw)
+            if not isinstance(records, list):
+                raise ApiError(422, "invalid_request", "send a JSON array of records, or CSV as text/csv")
+        written, errors = await run_in_threadpool(_import, engine, resource, records)
+        return ImportReport(written=written, errors=errors)
+
+
+def _import(engine: Engine, resource: Resource, records: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+    with engine.begin() as conn:
+        written, errors = import_records(conn, resource, records)
+    return written, [vars(e) for e in errors]
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

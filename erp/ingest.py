@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain import (
@@ -95,6 +96,7 @@ def push(engine: Engine, device: Device, events: list[Event], *, sent_at: dt.dat
         results = _stored_results(conn, device, duplicates)
         skew_ms = int((received_at - sent_at).total_seconds() * 1000)
         batch = _Batch(conn, device, received_at, skew_ms)
+        batch.prefetch(fresh)
         results += [batch.apply(e) for e in fresh]
         batch.flush()
         new_last = fresh[-1].device_seq if fresh else last
@@ -173,8 +175,41 @@ class _Batch:
     change_rows: list[dict[str, Any]] = field(default_factory=list)
     _users: dict[str, Any] = field(default_factory=dict)
     _bins: dict[str, Any] = field(default_factory=dict)
+    _skus: set[str] = field(default_factory=set)
+    _rma_lines: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _serials: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    # --- reads, memoised for the batch ------------------------------------------------------
+    # --- reads: fetched for the whole batch in a few queries, then memoised -----------------
+
+    def prefetch(self, events: list[Event]) -> None:
+        """Read what the batch refers to with one query per table instead of one per event."""
+        payloads = [e.payload for e in events]
+        receipts = [p for p in payloads if isinstance(p, RmaReceipt | BlindReceipt)]
+        lpns = {p.lpn for p in payloads if getattr(p, "lpn", None)}
+        users = {e.actor for e in events} | {
+            p.decision.approved_by for p in payloads if isinstance(p, DispositionDecided) and p.decision.approved_by}
+        bins = {code for e in events for code in _bins_named(e)}
+        c = self.conn
+        if lpns:
+            rows = {r.lpn: unit_from_row(r) for r in c.execute(select(t.units).where(t.units.c.lpn.in_(lpns)))}
+            self.units.update({lpn: rows.get(lpn) for lpn in lpns})
+        self._users.update({u: None for u in users})
+        self._users.update({r.user_id: r for r in c.execute(select(t.users).where(t.users.c.user_id.in_(users)))})
+        if bins:
+            self._bins.update({b: None for b in bins})
+            self._bins.update({r.code: r for r in c.execute(select(t.bins).where(t.bins.c.code.in_(bins)))})
+        if receipts:
+            skus = {p.sku for p in receipts}
+            self._skus = {r.sku for r in c.execute(select(t.items.c.sku).where(t.items.c.sku.in_(skus)))}
+            rma_ids = {p.rma_id for p in receipts if isinstance(p, RmaReceipt)}
+            if rma_ids:
+                self._rma_lines = {(r.rma_id, r.line_no): r for r in c.execute(
+                    select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.reason_code, t.rmas.c.state)
+                    .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id).where(t.rma_lines.c.rma_id.in_(rma_ids)))}
+            serials = {p.serial for p in receipts if p.serial}
+            if serials:
+                self._serials = {(r.sku, r.serial): r.lpn for r in c.execute(
+                    select(t.units.c.lpn, t.units.c.sku, t.units.c.serial).where(t.units.c.serial.in_(serials)))}
 
     def user(self, user_id: str) -> Any:
         if user_id not in self._users:
@@ -267,7 +302,7 @@ class _Batch:
         return outcome
 
     def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> _Outcome:
-        if self.conn.execute(select(t.items.c.sku).where(t.items.c.sku == payload.sku)).first() is None:
+        if payload.sku not in self._skus:
             return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
         existing = self.unit(payload.lpn)
         if existing is not None:
@@ -279,10 +314,7 @@ class _Batch:
                                                            "new_sku": payload.sku}))
         outcome = _Outcome(Outcome.APPLIED)
         if isinstance(payload, RmaReceipt):
-            line = self.conn.execute(
-                select(t.rma_lines.c.reason_code, t.rmas.c.state)
-                .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id)
-                .where(t.rma_lines.c.rma_id == payload.rma_id, t.rma_lines.c.line_no == payload.line_no)).first()
+            line = self._rma_lines.get((payload.rma_id, payload.line_no))
             if line is None:
                 return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
                                 f"unknown RMA line {payload.rma_id}/{payload.line_no}")
@@ -296,12 +328,13 @@ class _Batch:
         else:
             reason = payload.reason_code
         if payload.serial and outcome.exception is None:
-            twin = self.conn.execute(select(t.units.c.lpn).where(
-                t.units.c.sku == payload.sku, t.units.c.serial == payload.serial)).first()
+            twin = self._serials.get((payload.sku, payload.serial))
             if twin is not None:
                 outcome = _Outcome(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
-                                   f"serial {payload.serial} was already received as {twin.lpn}",
-                                   (ExceptionKind.DUPLICATE_SERIAL, {"serial": payload.serial, "first_lpn": twin.lpn}))
+                                   f"serial {payload.serial} was already received as {twin}",
+                                   (ExceptionKind.DUPLICATE_SERIAL, {"serial": payload.serial, "first_lpn": twin}))
+        if payload.serial:
+            self._serials.setdefault((payload.sku, payload.serial), payload.lpn)
         self.new_units.add(payload.lpn)
         self._write_unit(None, received_unit(payload, reason_code=reason), event)
         return outcome
@@ -433,9 +466,13 @@ class _Batch:
                    for lpn, r in self.dirty_units.items() if lpn in self.new_units]
         if created:
             self.conn.execute(insert(t.units), created)
+        # executemany per set of changed columns, so a step's timestamp is never overwritten with NULL
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for row in existing:
-            self.conn.execute(update(t.units).where(t.units.c.lpn == row["lpn"]).values(
-                {k: v for k, v in row.items() if k != "lpn"}))
+            by_columns[tuple(sorted(k for k in row if k != "lpn"))].append({**row, "key_lpn": row["lpn"]})
+        for columns, rows in by_columns.items():
+            self.conn.execute(update(t.units).where(t.units.c.lpn == bindparam("key_lpn"))
+                              .values({c: bindparam(c) for c in columns}), rows)
         self.change_rows.extend(
             {"device_id": None, "kind": "unit", "key": lpn, "body": {**_public(self.units[lpn])}}
             for lpn in self.dirty_units)
@@ -444,13 +481,13 @@ class _Batch:
 
     def flush(self) -> None:
         self._flush_units()
-        for (sku, bin_code, status), delta in self.stock.items():
-            if delta:
-                _add_stock(self.conn, sku, bin_code, status, delta)
-        for (rma_id, line_no), qty in self.rma_received.items():
-            self.conn.execute(update(t.rma_lines).where(t.rma_lines.c.rma_id == rma_id,
-                                                        t.rma_lines.c.line_no == line_no)
-                              .values(received_qty=t.rma_lines.c.received_qty + qty))
+        _add_stock(self.conn, self.stock)
+        if self.rma_received:
+            self.conn.execute(
+                update(t.rma_lines).where(t.rma_lines.c.rma_id == bindparam("key_rma"),
+                                          t.rma_lines.c.line_no == bindparam("key_line"))
+                .values(received_qty=t.rma_lines.c.received_qty + bindparam("qty")),
+                [{"key_rma": r, "key_line": n, "qty": q} for (r, n), q in self.rma_received.items()])
         for rma_id, at in self.rma_first_receipt.items():
             self.conn.execute(update(t.rmas).where(t.rmas.c.rma_id == rma_id, t.rmas.c.first_received_at.is_(None))
                               .values(first_received_at=at))
@@ -465,13 +502,17 @@ class _Batch:
         feed.append(self.conn, self.change_rows)
 
 
-def _add_stock(conn: Connection, sku: str, bin_code: str, status: str, delta: int) -> None:
-    key = and_(t.stock.c.sku == sku, t.stock.c.bin_code == bin_code, t.stock.c.status == status)
-    if not conn.execute(update(t.stock).where(key).values(qty=t.stock.c.qty + delta)).rowcount:
-        if delta < 0:
-            raise RuntimeError(f"stock for {(sku, bin_code, status)} would go negative")
-        conn.execute(insert(t.stock).values(sku=sku, bin_code=bin_code, status=status, qty=delta))
-    conn.execute(t.stock.delete().where(key, t.stock.c.qty == 0))
+def _add_stock(conn: Connection, deltas: Counter) -> None:
+    """Apply the batch's stock movements in one upsert; stock may never go negative (invariant 6)."""
+    rows = [{"sku": sku, "bin_code": b, "status": status, "qty": d} for (sku, b, status), d in deltas.items() if d]
+    if not rows:
+        return
+    statement = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(t.stock)
+    conn.execute(statement.on_conflict_do_update(index_elements=["sku", "bin_code", "status"],
+                                                 set_={"qty": t.stock.c.qty + statement.excluded.qty}), rows)
+    if conn.execute(select(t.stock.c.sku).where(t.stock.c.qty < 0).limit(1)).first() is not None:
+        raise RuntimeError("stock would go negative: the applied movements are inconsistent")
+    conn.execute(t.stock.delete().where(t.stock.c.qty == 0))
 
 
 def _public(unit: ReturnUnit) -> dict[str, Any]:

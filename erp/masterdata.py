@@ -42,10 +42,13 @@ def put_categories(conn: Connection, categories: Sequence[Category]) -> None:
     _publish(conn, "category", ((c.code, c.model_dump(mode="json")) for c in categories))
 
 
-def put_codes(conn: Connection, reasons: Sequence[ReasonCode], conditions: Sequence[ConditionCode]) -> None:
+def put_reason_codes(conn: Connection, reasons: Sequence[ReasonCode]) -> None:
     upsert(conn, t.reason_codes, [r.model_dump() for r in reasons], ["code"])
-    upsert(conn, t.condition_codes, [c.model_dump() for c in conditions], ["code"])
     _publish(conn, "reason_code", ((r.code, r.model_dump()) for r in reasons))
+
+
+def put_condition_codes(conn: Connection, conditions: Sequence[ConditionCode]) -> None:
+    upsert(conn, t.condition_codes, [c.model_dump() for c in conditions], ["code"])
     _publish(conn, "condition_code", ((c.code, c.model_dump()) for c in conditions))
 
 
@@ -87,7 +90,8 @@ def load_catalogue(conn: Connection, catalogue: DemoCatalogue, site_id: str = DE
     feed.lock_feed(conn)
     upsert(conn, t.sites, [{"site_id": site_id, "name": f"Returns centre {site_id}"}], ["site_id"])
     put_categories(conn, catalogue.categories)
-    put_codes(conn, catalogue.reason_codes, catalogue.condition_codes)
+    put_reason_codes(conn, catalogue.reason_codes)
+    put_condition_codes(conn, catalogue.condition_codes)
     put_rules(conn, catalogue.rules)
     put_items(conn, catalogue.items)
     put_bins(conn, catalogue.bins, site_id)

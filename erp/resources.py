@@ -1,0 +1,120 @@
+"""Master data and RMAs as API resources: read, put one, and bulk import from JSON or CSV with
+row-level errors (valid rows are written, each invalid row is reported with why)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
+
+from domain import Bin, ConditionCode, Item, ReasonCode, Rma, Role, User, hash_pin
+from domain.entities import Model
+
+from . import feed
+from . import masterdata as md
+from . import tables as t
+
+
+class UserRecord(Model):
+    """A user as an admin sends it: the PIN in clear, hashed before it is stored."""
+
+    user_id: str
+    name: str
+    role: Role
+    pin: str = Field(pattern=r"^\d{4,8}$")
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    model: type[BaseModel]
+    table: Table
+    key: str
+    write: Callable[[Connection, Sequence[Any]], None]
+    # Which other records a row refers to: (field, table, column), checked before writing.
+    references: tuple[tuple[str, Table, str], ...] = ()
+    hidden: tuple[str, ...] = ()
+
+    def rows(self, conn: Connection, key: str | None = None, after: str = "", limit: int = 100) -> list[dict]:
+        column = self.table.c[self.key]
+        query = select(self.table).where(column == key) if key is not None else (
+            select(self.table).where(column > after).order_by(column).limit(limit))
+        return [{k: v for k, v in r._mapping.items() if k not in self.hidden} for r in conn.execute(query)]
+
+
+def _write_users(conn: Connection, records: Sequence[UserRecord]) -> None:
+    md.put_users(conn, [User(user_id=r.user_id, name=r.name, role=r.role, active=r.active,
+                             pin_hash=hash_pin(r.pin, os.urandom(16))) for r in records])
+
+
+RESOURCES: dict[str, Resource] = {r.name: r for r in (
+    Resource("items", Item, t.items, "sku", md.put_items, references=(("category", t.categories, "code"),)),
+    Resource("bins", Bin, t.bins, "code", lambda conn, rows: md.put_bins(conn, rows, md.DEFAULT_SITE)),
+    Resource("reason-codes", ReasonCode, t.reason_codes, "code", md.put_reason_codes),
+    Resource("condition-codes", ConditionCode, t.condition_codes, "code", md.put_condition_codes),
+    Resource("users", UserRecord, t.users, "user_id", _write_users, hidden=("pin_hash",)),
+    Resource("rmas", Rma, t.rmas, "rma_id", md.put_rmas),
+)}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    key: str | None
+    message: str
+
+
+def csv_records(resource: Resource, text: str) -> list[dict[str, Any]]:
+    """Flat CSV rows to records: list fields separated by '|'; an RMA takes one row per line."""
+    reader = csv.DictReader(io.StringIO(text))
+    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    if resource.name == "items":
+        return [{**r, "gtins": [g for g in r.get("gtins", "").split("|") if g]} for r in rows]
+    if resource.name == "rmas":
+        grouped: dict[str, dict[str, Any]] = {}
+        line_fields = ("line_no", "sku", "expected_qty", "reason_code")
+        for r in rows:
+            rma = grouped.setdefault(r.get("rma_id", ""), {k: v for k, v in r.items() if k not in line_fields}
+                                     | {"lines": []})
+            rma["lines"].append({k: r.get(k) for k in line_fields})
+        return list(grouped.values())
+    return [{k: v for k, v in r.items() if v != "" or k in ("purpose", "owner")} | (
+        {"purpose": r.get("purpose") or None, "owner": r.get("owner") or None} if resource.name == "bins" else {})
+        for r in rows]
+
+
+def import_records(conn: Connection, resource: Resource, records: Sequence[Any]) -> tuple[int, list[RowError]]:
+    """Validate every record, write the valid ones in this transaction, report the rest by row."""
+    valid, errors = [], []
+    known = {field: {v for (v,) in conn.execute(select(table.c[column]))}
+             for field, table, column in resource.references}
+    skus = {v for (v,) in conn.execute(select(t.items.c.sku))} if resource.name == "rmas" else set()
+    for row, record in enumerate(records, start=1):
+        key = record.get(resource.key) if isinstance(record, dict) else None
+        try:
+            parsed = resource.model.model_validate(record)
+        except ValidationError as exc:
+            message = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+                                for e in exc.errors()[:3])
+            errors.append(RowError(row, key if isinstance(key, str) else None, message))
+            continue
+        missing = [f"unknown {field} {getattr(parsed, field)}" for field, _, _ in resource.references
+                   if getattr(parsed, field) not in known[field]]
+        if resource.name == "rmas":
+            missing += [f"line {line.line_no}: unknown item {line.sku}" for line in parsed.lines if line.sku not in skus]
+        if missing:
+            errors.append(RowError(row, getattr(parsed, resource.key), "; ".join(missing)))
+            continue
+        valid.append(parsed)
+    if valid:
+        feed.lock_feed(conn)
+        resource.write(conn, valid)
+    return len(valid), errors

@@ -1,0 +1,92 @@
+"""Master data and RMAs over the API: get, put, and bulk import from JSON or CSV with row-level errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import Role, User, hash_pin
+from erp.masterdata import put_users
+
+ADA = ("ada", "9753")
+
+
+@pytest.fixture
+def admin(erp_engine):
+    with erp_engine.begin() as conn:
+        put_users(conn, [User(user_id="ada", name="Ada Admin", role=Role.ADMIN, pin_hash=hash_pin("9753", b"a" * 16))])
+    return ADA
+
+
+def test_json_import_writes_valid_rows_and_reports_each_invalid_one(api, admin):
+    records = [
+        {"sku": "NEW-00001", "name": "Trail Lamp", "category": "home", "gtins": ["4006381333931"],
+         "unit_value_cents": 2599},
+        {"sku": "NEW-00002", "name": "Bad Check", "category": "home", "gtins": ["4006381333932"],
+         "unit_value_cents": 100},
+        {"sku": "NEW-00003", "name": "No Such Category", "category": "garden", "gtins": ["96385074"],
+         "unit_value_cents": 100},
+        "not a record",
+    ]
+    report = api.post("/api/v1/items/import", json=records, auth=admin).json()
+    assert report["written"] == 1
+    assert [(e["row"], e["key"]) for e in report["errors"]] == [(2, "NEW-00002"), (3, "NEW-00003"), (4, None)]
+    assert "check digit wrong" in report["errors"][0]["message"]
+    assert "unknown category garden" in report["errors"][1]["message"]
+    item = api.get("/api/v1/items/NEW-00001", auth=("sam", "1357")).json()
+    assert (item["name"], item["unit_value_cents"]) == ("Trail Lamp", 2599)
+    assert api.get("/api/v1/items/NEW-00002", auth=("sam", "1357")).status_code == 404
+
+
+def test_csv_import_of_rmas_groups_lines_by_rma(api, admin, catalogue):
+    sku_a, sku_b = catalogue.items[0].sku, catalogue.items[1].sku
+    text = ("rma_id,state,channel,order_ref,created_at,line_no,sku,expected_qty,reason_code\n"
+            f"RMA-30000018,approved,web,ORD-1,2026-11-20T10:00:00Z,1,{sku_a},1,defective\n"
+            f"RMA-30000018,approved,web,ORD-1,2026-11-20T10:00:00Z,2,{sku_b},2,size_fit\n"
+            f"RMA-30000025,approved,web,ORD-2,2026-11-20T10:00:00Z,1,NOPE-1,1,size_fit\n")
+    response = api.post("/api/v1/rmas/import", content=text.encode(), auth=admin,
+                        headers={"Content-Type": "text/csv"})
+    report = response.json()
+    assert report["written"] == 1
+    assert report["errors"] == [{"row": 2, "key": "RMA-30000025", "message": "line 1: unknown item NOPE-1"}]
+    rma = api.get("/api/v1/rmas/RMA-30000018", auth=("sam", "1357")).json()
+    assert rma["state"] == "approved"
+
+
+def test_put_creates_then_updates_one_record_and_the_feed_carries_it(api, admin, device_factory):
+    body = {"code": "BIN-QUA-Q09", "type": "quarantine", "zone": "Q", "purpose": "recalls", "owner": "sam"}
+    assert api.put("/api/v1/bins/BIN-QUA-Q09", json=body, auth=admin).status_code == 200
+    updated = api.put("/api/v1/bins/BIN-QUA-Q09", json=body | {"purpose": "recall 2026-11"}, auth=admin).json()
+    assert updated["purpose"] == "recall 2026-11"
+    mismatch = api.put("/api/v1/bins/BIN-QUA-Q08", json=body, auth=admin)
+    assert mismatch.status_code == 422 and mismatch.json()["error"] == "key_mismatch"
+    assert api.put("/api/v1/bins/BIN-QUA-Q09", json=body, auth=("sam", "1357")).status_code == 403
+    _, headers = device_factory("hh-1")
+    changes = []
+    cursor = 0
+    while True:
+        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
+        changes += page["changes"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    bins = [c["body"] for c in changes if c["kind"] == "bin" and c["key"] == "BIN-QUA-Q09"]
+    assert [b["purpose"] for b in bins] == ["recalls", "recall 2026-11"]
+
+
+def test_imported_users_sign_in_with_their_pin_which_is_never_shown(api, admin):
+    report = api.post("/api/v1/users/import", auth=admin, json=[
+        {"user_id": "kim", "name": "Kim Supervisor", "role": "supervisor", "pin": "4321"},
+        {"user_id": "lee", "name": "Lee", "role": "associate", "pin": "12"},
+    ]).json()
+    assert report["written"] == 1 and report["errors"][0]["key"] == "lee"
+    user = api.get("/api/v1/users/kim", auth=("kim", "4321")).json()
+    assert user["role"] == "supervisor" and "pin_hash" not in user and "pin" not in user
+
+
+def test_malformed_imports_are_clear_4xx(api, admin):
+    assert api.post("/api/v1/items/import", content=b"{", auth=admin).json()["error"] == "malformed_json"
+    not_a_list = api.post("/api/v1/items/import", json={"sku": "X"}, auth=admin)
+    assert not_a_list.status_code == 422
+    bad_csv = api.post("/api/v1/items/import", content=b"\xff\xfe\x00", auth=admin,
+                       headers={"Content-Type": "text/csv"})
+    assert bad_csv.status_code == 422 and bad_csv.json()["error"] == "malformed_csv"
