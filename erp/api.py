@@ -23,6 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import (
     Actor,
+    BinReassigned,
+    QuarantineReleased,
+    build,
     Disposition,
     DomainError,
     Grade,
@@ -74,6 +77,17 @@ class PullPage(BaseModel):
     changes: list[PullChange]
     cursor: int
     more: bool
+
+
+class ReleaseRequest(BaseModel):
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ReassignRequest(BaseModel):
+    purpose: Annotated[str, Field(min_length=1, max_length=500)]
+    zone: Annotated[str, Field(pattern="^[A-Z]$")]
+    owner: Annotated[str, Field(min_length=1, max_length=32)]
+    move_contents_to: Annotated[str | None, Field(max_length=16)] = None
 
 
 class RefundDecision(BaseModel):
@@ -230,6 +244,21 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         """Resolve an exception; a dispute takes the chosen grade or disposition. Devices pull the result."""
         return ingest.resolve_by_supervisor(engine, supervisor, exception_id, grade=request.grade,
                                             disposition=request.disposition, note=request.note, received_at=now())
+
+    @app.post(f"{API_PREFIX}/units/{{lpn}}/release")
+    def release_unit(supervisor: SupervisorDep, lpn: Annotated[str, Path(max_length=16)],
+                     request: ReleaseRequest) -> dict[str, Any]:
+        """Release a quarantined unit; it resumes where the hold began."""
+        payload = build(QuarantineReleased, lpn=lpn, note=request.note)
+        return ingest.release_by_supervisor(engine, supervisor, payload, now()).model_dump(mode="json")
+
+    @app.post(f"{API_PREFIX}/bins/{{code}}/reassign", status_code=204)
+    def reassign_bin(supervisor: SupervisorDep, code: Annotated[str, Path(max_length=16)],
+                     request: ReassignRequest) -> Response:
+        """Re-purpose a quarantine bin (purpose, zone, owner) and optionally move its contents."""
+        payload = build(BinReassigned, bin_code=code, **request.model_dump())
+        ingest.reassign_by_supervisor(engine, supervisor, payload, now())
+        return Response(status_code=204)
 
     def report(rows: list[dict[str, Any]], fmt: str) -> Response:
         if fmt == "csv":

@@ -28,6 +28,7 @@ from domain import (
     DispositionDecided,
     Event,
     ExceptionResolved,
+    QuarantineReleased,
     RECEIVABLE_RMA_STATES,
     IllegalTransition,
     Permission,
@@ -372,7 +373,7 @@ class _Batch:
                                                                   "purpose": row.purpose}))
         return _Outcome(Outcome.APPLIED)
 
-    def _reassign(self, event: Event, payload: BinReassigned) -> _Outcome:
+    def _reassign(self, event: Event | None, payload: BinReassigned) -> _Outcome:
         row = self.bin(payload.bin_code)
         if row.type != BinType.QUARANTINE:
             return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, f"{row.code} is not a quarantine bin")
@@ -538,25 +539,68 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 
-def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, *, grade: Grade | None,
-                          disposition: Disposition | None, note: str, received_at: dt.datetime) -> dict[str, Any]:
-    """A supervisor resolves an exception on the server; a disputed unit resumes with the chosen decision."""
-    payload = ExceptionResolved(exception_id=exception_id, grade=grade, disposition=disposition, note=note)
+def _server_action(engine: Engine, supervisor: Actor, received_at: dt.datetime, action: str,
+                   detail: dict[str, Any], apply: Any) -> _Batch:
+    """Run a supervisor's action on the server in one transaction, audited and published to devices."""
     with engine.begin() as conn:
         feed.lock_feed(conn)
-        row = conn.execute(select(t.exceptions).where(t.exceptions.c.exception_id == exception_id)).first()
+        batch = _Batch(conn, Device(device_id="", site_id=""), received_at, 0)
+        apply(batch)
+        batch.audit_rows.append({"rule": action, "actor": supervisor.user_id, "received_at": received_at,
+                                 "detail": detail})
+        batch.flush()
+    return batch
+
+
+def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, *, grade: Grade | None,
+                          disposition: Disposition | None, note: str, received_at: dt.datetime) -> dict[str, Any]:
+    """A supervisor resolves an exception; a disputed unit resumes with the chosen decision."""
+    payload = ExceptionResolved(exception_id=exception_id, grade=grade, disposition=disposition, note=note)
+    found: dict[str, Any] = {}
+
+    def apply(batch: _Batch) -> None:
+        row = batch.conn.execute(select(t.exceptions).where(t.exceptions.c.exception_id == exception_id)).first()
         if row is None:
             raise UnknownEntity("exception", exception_id)
         if row.status != "open":
             raise InvalidInput(f"exception {exception_id} is already resolved")
-        batch = _Batch(conn, Device(device_id="", site_id=""), received_at, 0)
         unit = batch.unit(row.lpn) if row.lpn else None
         if unit is not None and unit.state is UnitState.DISPUTED:
             batch._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), None)
         batch._close_exception(payload, supervisor.user_id)
-        batch.audit_rows.append({"rule": "supervisor_resolution", "actor": supervisor.user_id,
-                                 "received_at": received_at, "detail": {"exception_id": exception_id,
-                                                                        **payload.model_dump(mode="json")}})
-        batch.flush()
-    return {"exception_id": exception_id, "status": "resolved", "lpn": row.lpn,
-            "state": batch.units[row.lpn].state.value if row.lpn and batch.units.get(row.lpn) else None}
+        found["lpn"] = row.lpn
+
+    batch = _server_action(engine, supervisor, received_at, "supervisor_resolution",
+                           payload.model_dump(mode="json"), apply)
+    lpn = found["lpn"]
+    return {"exception_id": exception_id, "status": "resolved", "lpn": lpn,
+            "state": batch.units[lpn].state.value if lpn and batch.units.get(lpn) else None}
+
+
+def release_by_supervisor(engine: Engine, supervisor: Actor, payload: QuarantineReleased,
+                          received_at: dt.datetime) -> ReturnUnit:
+    """A supervisor releases a quarantined unit from the office; devices pull the new state."""
+    def apply(batch: _Batch) -> None:
+        unit = batch.unit(payload.lpn)
+        if unit is None:
+            raise UnknownEntity("unit", payload.lpn)
+        batch._write_unit(unit, evolve(unit, payload), None)
+
+    batch = _server_action(engine, supervisor, received_at, "supervisor_release", payload.model_dump(mode="json"),
+                           apply)
+    return batch.units[payload.lpn]
+
+
+def reassign_by_supervisor(engine: Engine, supervisor: Actor, payload: BinReassigned,
+                           received_at: dt.datetime) -> None:
+    """A supervisor re-purposes a quarantine bin and may move its contents; devices pull both."""
+    def apply(batch: _Batch) -> None:
+        for code in filter(None, (payload.bin_code, payload.move_contents_to)):
+            row = batch.bin(code)
+            if row is None:
+                raise UnknownEntity("bin", code)
+            if row.type != BinType.QUARANTINE:
+                raise InvalidInput(f"{code} is not a quarantine bin")
+        batch._reassign(None, payload)
+
+    _server_action(engine, supervisor, received_at, "supervisor_reassignment", payload.model_dump(mode="json"), apply)

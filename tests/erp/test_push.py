@@ -221,3 +221,28 @@ def test_inspection_answers_reach_the_server(api, erp_engine, device_factory, ca
     store.inspect(ASSOCIATE, lpn=LPN1, answers=answers(store, LPN1), condition_codes=["opened"])
     push(api, headers, store)
     assert scalar(erp_engine, select(t.units.c.condition_codes)) == ["opened"]
+
+
+def test_supervisor_releases_and_reassigns_from_the_office_and_devices_pull_it(api, erp_engine, device_factory,
+                                                                                catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED)
+    store.quarantine(ASSOCIATE, lpn=LPN1, reason="seal broken")
+    store.store(ASSOCIATE, lpn=LPN1, bin_code="BIN-QUA-Q01")
+    push(api, headers, store)
+    moved = api.post("/api/v1/bins/BIN-QUA-Q01/reassign", auth=("sam", "1357"),
+                     json={"purpose": "vendor claim", "zone": "Q", "owner": "sam", "move_contents_to": "BIN-QUA-Q02"})
+    assert moved.status_code == 204, moved.text
+    not_quarantine = api.post("/api/v1/bins/BIN-RST-R01/reassign", auth=("sam", "1357"),
+                              json={"purpose": "x", "zone": "R", "owner": "sam"})
+    assert not_quarantine.status_code == 422
+    assert api.post(f"/api/v1/units/{LPN1}/release", json={"note": "ok"}, auth=("alex", "2468")).status_code == 403
+    released = api.post(f"/api/v1/units/{LPN1}/release", json={"note": "vendor confirmed"}, auth=("sam", "1357"))
+    assert released.status_code == 200 and released.json()["state"] == "graded"
+    assert released.json()["bin_code"] == "BIN-QUA-Q02"
+    again = api.post(f"/api/v1/units/{LPN1}/release", json={"note": "twice"}, auth=("sam", "1357"))
+    assert again.status_code == 422 and "cannot release" in again.json()["message"]
+    page = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers).json()
+    unit_changes = [c["body"] for c in page["changes"] if c["kind"] == "unit" and c["key"] == LPN1]
+    assert (unit_changes[-1]["state"], unit_changes[-1]["bin_code"]) == ("graded", "BIN-QUA-Q02")
+    assert count(erp_engine, t.audit, t.audit.c.rule.in_(["supervisor_release", "supervisor_reassignment"])) == 2
