@@ -6,11 +6,15 @@ so the two can be compared (tests do) and projections can always be rebuilt.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 
 from domain import (
     BinCounted,
+    Disposition,
+    Grade,
+    UnitState,
     BinReassigned,
     BlindReceipt,
     Event,
@@ -38,9 +42,16 @@ _UPSERT_UNIT = (
 
 
 def unit_from_row(row: sqlite3.Row | tuple) -> ReturnUnit:
-    fields = dict(zip(_UNIT_COLUMNS, row))
-    fields["condition_codes"] = tuple(json.loads(fields["condition_codes"]))
-    return ReturnUnit.model_validate({k: v for k, v in fields.items() if v is not None})
+    """A unit from its projection row. The row was written from a validated unit in the same
+    schema, so it is constructed without validating again (this is on every command's path)."""
+    (lpn, sku, rma_id, line_no, serial, lot, expiry, reason_code, state, held_from, bin_code, conditions, grade,
+     disposition, server_version) = row
+    return ReturnUnit.model_construct(
+        lpn=lpn, sku=sku, rma_id=rma_id, line_no=line_no, serial=serial, lot=lot,
+        expiry=dt.date.fromisoformat(expiry) if expiry else None, reason_code=reason_code,
+        state=UnitState(state), held_from=UnitState(held_from) if held_from else None, bin_code=bin_code,
+        condition_codes=tuple(json.loads(conditions)), grade=Grade(grade) if grade else None,
+        disposition=Disposition(disposition) if disposition else None, server_version=server_version)
 
 
 def load_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit | None:
@@ -48,9 +59,9 @@ def load_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit | None:
     return unit_from_row(row) if row else None
 
 
-def project(conn: sqlite3.Connection, event: Event, unit_before: ReturnUnit | None = None) -> None:
+def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, ReturnUnit] | None = None) -> None:
     """Apply one event, appended in this transaction, to the projections. A command that has just
-    read the unit passes it as `unit_before`, saving a second read of the same row."""
+    read and evolved the unit passes (before, after), saving a second read and evolve."""
     payload = event.payload
     seq = event.device_seq
     match payload:
@@ -90,8 +101,12 @@ def project(conn: sqlite3.Connection, event: Event, unit_before: ReturnUnit | No
             lpn = getattr(payload, "lpn", None)
             if lpn is None:  # an exception resolution that concerns no unit on this device
                 return
-            unit = unit_before if unit_before is not None and unit_before.lpn == lpn else _existing_unit(conn, lpn)
-            _write_unit(conn, unit, evolve(unit, payload), seq)
+            if change is not None and change[0].lpn == lpn:
+                unit, after = change
+            else:
+                unit = _existing_unit(conn, lpn)
+                after = evolve(unit, payload)
+            _write_unit(conn, unit, after, seq)
             if isinstance(payload, InspectionRecorded):
                 conn.execute(
                     "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",

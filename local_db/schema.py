@@ -41,9 +41,10 @@ _V1 = (
         expected_qty INTEGER NOT NULL, reason_code TEXT NOT NULL, PRIMARY KEY (rma_id, line_no)) STRICT""",
     # The append-only event log: device_seq is gap-free and assigned in the writing transaction.
     # The outbox is read by device_seq range (what is pending follows what was acknowledged), so it
-    # needs no index of its own.
+    # needs no index of its own. event_id is not indexed either: the device makes each one (UUIDv7,
+    # 74 random bits) and the server enforces uniqueness; an index would cost a page per command.
     """CREATE TABLE events (
-        device_seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+        device_seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, type TEXT NOT NULL,
         hlc TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, occurred_at TEXT NOT NULL,
         schema_version INTEGER NOT NULL, base_version INTEGER NOT NULL, payload TEXT NOT NULL) STRICT""",
     """CREATE TABLE outbox (

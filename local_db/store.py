@@ -21,6 +21,7 @@ import sqlite_utils
 
 from domain import (
     RECEIVABLE_RMA_STATES,
+    SCHEMA_VERSION,
     Actor,
     Bin,
     BinCounted,
@@ -124,6 +125,9 @@ class DeviceStore:
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 5000")
+        # A command writes ~8 WAL pages; checkpointing every 1,000 pages (the default) would stall
+        # about one command in 125, right at p99. Every 4,000 pages moves that past p99.8.
+        db.execute("PRAGMA wal_autocheckpoint = 4000")
         migrate(db)
         return cls(db, str(path), env or Environment())
 
@@ -390,9 +394,9 @@ class DeviceStore:
             self._check_actor(actor, Permission.STORE)
             unit = self.unit(lpn)
             payload = build(UnitStored, lpn=lpn, bin_code=bin_code)
-            evolve(unit, payload)  # the state check comes before the bin check: it is the first thing wrong
+            after = evolve(unit, payload)  # the state check comes before the bin check: it is the first thing wrong
             check_store_bin(unit, self.bin(bin_code))
-            return self._unit_event(actor, unit, payload)
+            return self._append(actor, payload, base_version=unit.server_version, change=(unit, after))
 
     def quarantine(self, actor: Actor, *, lpn: str, reason: str) -> Event:
         with self._write():
@@ -443,14 +447,15 @@ class DeviceStore:
     # --- internals --------------------------------------------------------------------------
 
     def _append(self, actor: Actor, payload: Payload, *, base_version: int,
-                unit_before: ReturnUnit | None = None) -> Event:
+                change: tuple[ReturnUnit, ReturnUnit] | None = None) -> Event:
         device_id = self.device_id
         if device_id is None:
             raise NotInitialized(self._path)
         seq = self._conn.execute("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events").fetchone()[0]
         hlc = self._clock.now()
         wall_ms = self._env.wall_ms()
-        event = Event(
+        # Every field is made here from validated parts: constructed without validating twice.
+        event = Event.model_construct(
             event_id=uuid7(wall_ms, self._env.random_bytes(10)),
             device_id=device_id,
             device_seq=seq,
@@ -459,6 +464,7 @@ class DeviceStore:
             role=actor.role,
             occurred_at=dt.datetime.fromtimestamp(wall_ms / 1000, dt.UTC),
             type=payload.type,
+            schema_version=SCHEMA_VERSION,
             base_version=base_version,
             payload=payload,
         )
@@ -472,12 +478,12 @@ class DeviceStore:
             "INSERT INTO outbox (device_seq, status, updated_at) VALUES (?, 'pending', ?)",
             (seq, event.occurred_at.isoformat()),
         )
-        project(self._conn, event, unit_before)
+        project(self._conn, event, change)
         return event
 
     def _unit_event(self, actor: Actor, unit: ReturnUnit, payload: Payload) -> Event:
-        evolve(unit, payload)  # raises IllegalTransition before anything is written
-        return self._append(actor, payload, base_version=unit.server_version, unit_before=unit)
+        after = evolve(unit, payload)  # raises IllegalTransition before anything is written
+        return self._append(actor, payload, base_version=unit.server_version, change=(unit, after))
 
     def _check_actor(self, actor: Actor, permission: Permission) -> None:
         user = self.user(actor.user_id)
