@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libzbar0: pyzbar links it. postgresql: the central API's production engine, started by the tests
-# as a throwaway server when none runs.
-SYSTEM_PACKAGES=(libzbar0 postgresql)
+# as a throwaway server when none runs. chromium: the real browser the UI tests drive (Playwright
+# uses it as installed; it never downloads a browser of its own).
+SYSTEM_PACKAGES=(libzbar0 postgresql chromium)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
