@@ -12,22 +12,22 @@ import sqlite3
 
 from domain import (
     BinCounted,
-    Disposition,
-    Grade,
-    UnitState,
     BinReassigned,
     BlindReceipt,
+    Disposition,
     Event,
+    Grade,
     InspectionRecorded,
     ReturnUnit,
     RmaReceipt,
+    UnitState,
 )
 from domain.evolve import evolve, received_unit
 
 from .errors import StoreError
 
 # Tables written only by `project`, in an order that lets them be emptied without breaking a foreign key.
-PROJECTION_TABLES = ("inspections", "bin_counts", "bin_assignments", "stock", "rma_receipts", "units")
+PROJECTION_TABLES = ("inspections", "bin_counts", "bin_assignments", "units")
 
 _UNIT_COLUMNS = (
     "lpn", "sku", "rma_id", "line_no", "serial", "lot", "expiry", "reason_code", "state", "held_from",
@@ -68,14 +68,9 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
         case RmaReceipt() | BlindReceipt():
             if isinstance(payload, RmaReceipt):
                 reason = _rma_line_reason(conn, payload.rma_id, payload.line_no)
-                conn.execute(
-                    """INSERT INTO rma_receipts (rma_id, line_no, received_qty) VALUES (?, ?, 1)
-                       ON CONFLICT (rma_id, line_no) DO UPDATE SET received_qty = received_qty + 1""",
-                    (payload.rma_id, payload.line_no),
-                )
             else:
                 reason = payload.reason_code
-            _write_unit(conn, None, received_unit(payload, reason_code=reason), seq)
+            _write_unit(conn, received_unit(payload, reason_code=reason), seq)
         case BinReassigned():
             conn.execute(
                 """INSERT INTO bin_assignments (bin_code, purpose, zone, owner, device_seq) VALUES (?, ?, ?, ?, ?)
@@ -88,7 +83,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                                                     (payload.bin_code,))]
                 for lpn in lpns:
                     unit = _existing_unit(conn, lpn)
-                    _write_unit(conn, unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
+                    _write_unit(conn, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
         case BinCounted():
             expected = dict(conn.execute(
                 "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (payload.bin_code,)))
@@ -102,11 +97,10 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
             if lpn is None:  # an exception resolution that concerns no unit on this device
                 return
             if change is not None and change[0].lpn == lpn:
-                unit, after = change
+                after = change[1]
             else:
-                unit = _existing_unit(conn, lpn)
-                after = evolve(unit, payload)
-            _write_unit(conn, unit, after, seq)
+                after = evolve(_existing_unit(conn, lpn), payload)
+            _write_unit(conn, after, seq)
             if isinstance(payload, InspectionRecorded):
                 conn.execute(
                     "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",
@@ -128,25 +122,8 @@ def _existing_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit:
     return unit
 
 
-def _write_unit(conn: sqlite3.Connection, old: ReturnUnit | None, new: ReturnUnit, seq: int) -> None:
-    row = new.model_dump(mode="json")
+def _write_unit(conn: sqlite3.Connection, unit: ReturnUnit, seq: int) -> None:
+    row = unit.model_dump(mode="json")
     row["condition_codes"] = json.dumps(row["condition_codes"])
     values = [row[c] for c in _UNIT_COLUMNS]
     conn.execute(_UPSERT_UNIT, (*values, seq))
-    old_key = (old.sku, old.bin_code, old.state.value) if old else None
-    new_key = (new.sku, new.bin_code, new.state.value)
-    if old_key != new_key:
-        if old_key:
-            _take_from_stock(conn, old_key)
-        conn.execute(
-            """INSERT INTO stock (sku, bin_code, status, qty) VALUES (?, ?, ?, 1)
-               ON CONFLICT (sku, bin_code, status) DO UPDATE SET qty = qty + 1""",
-            new_key,
-        )
-
-
-def _take_from_stock(conn: sqlite3.Connection, key: tuple[str, str, str]) -> None:
-    if conn.execute("DELETE FROM stock WHERE sku = ? AND bin_code = ? AND status = ? AND qty = 1", key).rowcount:
-        return
-    if not conn.execute("UPDATE stock SET qty = qty - 1 WHERE sku = ? AND bin_code = ? AND status = ?", key).rowcount:
-        raise StoreError(f"stock for {key} would go negative: projections are out of step with the log")
