@@ -7,13 +7,14 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 
 import psycopg
+
+from tests.processes import free_port
 
 
 def _answers(url: str) -> bool:
@@ -22,12 +23,6 @@ def _answers(url: str) -> bool:
         return True
     except psycopg.OperationalError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -49,7 +44,7 @@ def postgres_server(preferred_url: str) -> Iterator[str]:
     data = os.path.join(root, "data")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(_as_postgres([f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
                    check=True, capture_output=True)
     subprocess.run(_as_postgres([f"{bin_dir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"), "-o",

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 from playwright.sync_api import expect
@@ -20,15 +15,7 @@ from tests.browser.conftest import OUTPUT, loopback_only
 from tests.conftest import ASSOCIATE, open_device
 from tests.erp.conftest import provision
 from tests.integration.test_device_store import to_state
-
-RETURNFLOW = Path(sys.executable).with_name("returnflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.processes import free_port, start_api, stop
 
 def test_supervisor_sees_waiting_units_and_exceptions_at_phone_and_desk_size(browser, tmp_path, catalogue):
     url = f"sqlite:///{tmp_path / 'erp.db'}"
@@ -47,19 +34,9 @@ def test_supervisor_sees_waiting_units_and_exceptions_at_phone_and_desk_size(bro
                   bin_code="BIN-DCK-A02", reason_code="defective", serial="SN-1")  # a duplicate serial: exception
 
     port = free_port()
-    server = subprocess.Popen([str(RETURNFLOW), "erp", "serve", "--db", url, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = start_api(url, port)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         body = {"device_id": "hh-1", "sent_at": dt.datetime.now(dt.UTC).isoformat(),
                 "events": [e.model_dump(mode="json") for e in store.events()]}
         assert httpx.post(f"{base}/api/v1/sync/push", json=body, headers=headers).status_code == 200
@@ -85,6 +62,5 @@ def test_supervisor_sees_waiting_units_and_exceptions_at_phone_and_desk_size(bro
         expect(page.locator("body")).to_contain_text("wrong PIN")
         wrong_pin.close()
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        stop(server)
         store.close()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -22,6 +20,7 @@ from local_db import DeviceStore
 from sync.protocol import DEVICE_HEADER
 from tests.conftest import open_device
 from tests.pgserver import postgres_server
+from tests.processes import fresh_pg_database
 
 # The PostgreSQL server the tests create their databases on; without one a throwaway server is
 # started. PostgreSQL tests are never skipped: it is the production path.
@@ -39,13 +38,8 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'erp.db'}"
         return
-    admin_url = request.getfixturevalue("pg_admin_url")
-    name = f"returnflow_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_pg_database(request.getfixturevalue("pg_admin_url")) as url:
+        yield url
 
 
 def pytest_generate_tests(metafunc) -> None:

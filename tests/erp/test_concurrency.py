@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -25,39 +19,13 @@ from erp.masterdata import load_catalogue
 from erp.storage import open_database
 from tests.conftest import open_device
 from tests.erp.conftest import provision
+from tests.processes import free_port, fresh_pg_database, start_api, stop
 from tests.integration.test_device_store import to_state
-
-RETURNFLOW = Path(sys.executable).with_name("returnflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_api(url: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([str(RETURNFLOW), "erp", "serve", "--db", url, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"API on port {port} did not start: {process.stderr.read().decode()[-2000:]}")
-
 
 @pytest.fixture
 def pg_database(pg_admin_url):
-    name = f"returnflow_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_pg_database(pg_admin_url) as url:
+        yield url
 
 
 def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_database, tmp_path, catalogue):
@@ -101,9 +69,7 @@ def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_databa
         assert not any(thread.is_alive() for thread in threads)
     finally:
         for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=15)
+            stop(server)
 
     applied = sorted(seq for seq, outcome in outcomes if outcome == "applied")
     assert applied == list(range(1, len(events) + 1)), "each event applied exactly once"
