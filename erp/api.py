@@ -38,7 +38,7 @@ from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushR
 from . import feed, identity, ingest, reports
 from .dashboard import render as render_dashboard
 from .masterdata import upsert
-from .resources import RESOURCES, Resource, csv_records, import_records
+from .resources import RESOURCES, InUse, Resource, csv_records, import_records
 from . import tables as t
 from .identity import AuthenticationFailed
 from .ingest import Device, PushRefused
@@ -137,7 +137,8 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        status = 404 if isinstance(exc, UnknownEntity) else 403 if isinstance(exc, PermissionDenied) else 422
+        status = (404 if isinstance(exc, UnknownEntity) else 403 if isinstance(exc, PermissionDenied)
+                  else 409 if isinstance(exc, InUse) else 422)
         return _problem(status, type(exc).__name__, str(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -366,6 +367,14 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: A
         if errors:
             raise ApiError(422, "invalid_record", errors[0]["message"])
         return jsonable_encoder(await run_in_threadpool(fetch, key))
+
+    @app.delete(base + "/{key}", name=f"delete_{resource.name}", status_code=204,
+                responses={409: {"model": Problem}})
+    def delete_record(_: writer, key: Key) -> Response:
+        """Delete a record no other record uses; devices pull the deletion."""
+        with engine.begin() as conn:
+            resource.delete(conn, key)
+        return Response(status_code=204)
 
     @app.post(base + "/import", name=f"import_{resource.name}", response_model=ImportReport,
               openapi_extra={"requestBody": {"required": True, "content": {

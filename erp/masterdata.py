@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -53,11 +53,32 @@ def put_condition_codes(conn: Connection, conditions: Sequence[ConditionCode]) -
 
 
 def put_rules(conn: Connection, rules: Sequence[DispositionRule]) -> None:
+    """Replace the whole rule set: its order decides ties between equally specific rules."""
     conn.execute(t.disposition_rules.delete())
     if rules:
         conn.execute(t.disposition_rules.insert(),
                      [{"rule_id": r.rule_id, "position": i, "body": r.model_dump(mode="json")} for i, r in enumerate(rules)])
-    _publish(conn, "rules", [("all", {"rules": [r.model_dump(mode="json") for r in rules]})])
+    publish_rules(conn)
+
+
+def upsert_rules(conn: Connection, rules: Sequence[DispositionRule]) -> None:
+    """Add or change rules one by one: a changed rule keeps its place, a new one goes last."""
+    positions = dict(conn.execute(select(t.disposition_rules.c.rule_id, t.disposition_rules.c.position)).all())
+    last = max(positions.values(), default=-1)
+    rows = []
+    for rule in rules:
+        if rule.rule_id not in positions:
+            last += 1
+            positions[rule.rule_id] = last
+        rows.append({"rule_id": rule.rule_id, "position": positions[rule.rule_id], "body": rule.model_dump(mode="json")})
+    upsert(conn, t.disposition_rules, rows, ["rule_id"])
+    publish_rules(conn)
+
+
+def publish_rules(conn: Connection) -> None:
+    """Devices replace their rule set whole, in order, from one feed entry."""
+    bodies = [r.body for r in conn.execute(select(t.disposition_rules.c.body).order_by(t.disposition_rules.c.position))]
+    _publish(conn, "rules", [("all", {"rules": bodies})])
 
 
 def put_items(conn: Connection, items: Sequence[Item]) -> None:

@@ -14,7 +14,20 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from domain import Bin, ConditionCode, Item, ReasonCode, Rma, Role, User, hash_pin
+from domain import (
+    Bin,
+    Category,
+    ConditionCode,
+    DispositionRule,
+    DomainError,
+    Item,
+    ReasonCode,
+    Rma,
+    Role,
+    UnknownEntity,
+    User,
+    hash_pin,
+)
 from domain.entities import Model
 
 from . import feed
@@ -42,12 +55,46 @@ class Resource:
     # Which other records a row refers to: (field, table, column), checked before writing.
     references: tuple[tuple[str, Table, str], ...] = ()
     hidden: tuple[str, ...] = ()
+    # Rows of other tables that belong to a record: (table, its key column, name in the record).
+    children: tuple[tuple[Table, str, str], ...] = ()
+    # Records of other tables that keep this one from being deleted: (table, referring column).
+    used_by: tuple[tuple[Table, str], ...] = ()
 
     def rows(self, conn: Connection, key: str | None = None, after: str = "", limit: int = 100) -> list[dict]:
         column = self.table.c[self.key]
         query = select(self.table).where(column == key) if key is not None else (
             select(self.table).where(column > after).order_by(column).limit(limit))
-        return [{k: v for k, v in r._mapping.items() if k not in self.hidden} for r in conn.execute(query)]
+        records = [{k: v for k, v in r._mapping.items() if k not in self.hidden} for r in conn.execute(query)]
+        for table, fk, name in self.children:
+            keys = [r[self.key] for r in records]
+            owned: dict[str, list[dict]] = {k: [] for k in keys}
+            for child in conn.execute(select(table).where(table.c[fk].in_(keys)).order_by(*table.primary_key)):
+                owned[child._mapping[fk]].append({k: v for k, v in child._mapping.items() if k != fk})
+            for record in records:
+                record[name] = owned[record[self.key]]
+        return records
+
+    def delete(self, conn: Connection, key: str) -> None:
+        """Delete a record and the rows that belong to it; refuse while other records use it."""
+        if not self.rows(conn, key):
+            raise UnknownEntity(self.name.rstrip("s").replace("-", " "), key)
+        for table, column in self.used_by:
+            if conn.execute(select(table.c[column]).where(table.c[column] == key).limit(1)).first() is not None:
+                raise InUse(f"{key} is still used by {table.name}: it cannot be deleted")
+        feed.lock_feed(conn)
+        for table, fk, _ in self.children:
+            conn.execute(table.delete().where(table.c[fk] == key))
+        conn.execute(self.table.delete().where(self.table.c[self.key] == key))
+        feed.append(conn, [{"device_id": None, "kind": self.feed_kind, "key": key, "body": {"deleted": True}}])
+
+    @property
+    def feed_kind(self) -> str:
+        return {"items": "item", "bins": "bin", "reason-codes": "reason_code", "condition-codes": "condition_code",
+                "users": "user", "rmas": "rma", "categories": "category", "disposition-rules": "rule"}[self.name]
+
+
+class InUse(DomainError):
+    """A record other records still refer to."""
 
 
 def _write_users(conn: Connection, records: Sequence[UserRecord]) -> None:
@@ -56,12 +103,18 @@ def _write_users(conn: Connection, records: Sequence[UserRecord]) -> None:
 
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in (
-    Resource("items", Item, t.items, "sku", md.put_items, references=(("category", t.categories, "code"),)),
-    Resource("bins", Bin, t.bins, "code", lambda conn, rows: md.put_bins(conn, rows, md.DEFAULT_SITE)),
-    Resource("reason-codes", ReasonCode, t.reason_codes, "code", md.put_reason_codes),
+    Resource("items", Item, t.items, "sku", md.put_items, references=(("category", t.categories, "code"),),
+             children=((t.item_gtins, "sku", "gtins"),), used_by=((t.units, "sku"),)),
+    Resource("bins", Bin, t.bins, "code", lambda conn, rows: md.put_bins(conn, rows, md.DEFAULT_SITE),
+             used_by=((t.units, "bin_code"),)),
+    Resource("categories", Category, t.categories, "code", md.put_categories, used_by=((t.items, "category"),)),
+    Resource("reason-codes", ReasonCode, t.reason_codes, "code", md.put_reason_codes,
+             used_by=((t.units, "reason_code"), (t.rma_lines, "reason_code"))),
     Resource("condition-codes", ConditionCode, t.condition_codes, "code", md.put_condition_codes),
+    Resource("disposition-rules", DispositionRule, t.disposition_rules, "rule_id", md.upsert_rules),
     Resource("users", UserRecord, t.users, "user_id", _write_users, hidden=("pin_hash",)),
-    Resource("rmas", Rma, t.rmas, "rma_id", md.put_rmas),
+    Resource("rmas", Rma, t.rmas, "rma_id", md.put_rmas, children=((t.rma_lines, "rma_id", "lines"),),
+             used_by=((t.units, "rma_id"), (t.refunds, "rma_id"))),
 )}
 
 

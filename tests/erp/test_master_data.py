@@ -90,3 +90,44 @@ def test_malformed_imports_are_clear_4xx(api, admin):
     bad_csv = api.post("/api/v1/items/import", content=b"\xff\xfe\x00", auth=admin,
                        headers={"Content-Type": "text/csv"})
     assert bad_csv.status_code == 422 and bad_csv.json()["error"] == "malformed_csv"
+
+
+def test_records_come_back_whole_and_are_deleted_only_when_unused(api, admin, catalogue, device_factory):
+    from domain import UnitState
+    from tests.erp.conftest import push
+    from tests.integration.test_device_store import to_state
+
+    item = api.get(f"/api/v1/items/{catalogue.items[0].sku}", auth=admin).json()
+    assert item["gtins"] == [{"gtin": catalogue.items[0].gtins[0]}]
+    rma = api.get(f"/api/v1/rmas/{catalogue.rmas[0].rma_id}", auth=admin).json()
+    assert [line["line_no"] for line in rma["lines"]] == [line.line_no for line in catalogue.rmas[0].lines]
+
+    store, headers = device_factory("hh-1")
+    unit = to_state(store, catalogue, UnitState.RECEIVED)
+    push(api, headers, store)
+    in_use = api.delete(f"/api/v1/items/{unit.sku}", auth=admin)
+    assert in_use.status_code == 409 and "still used by units" in in_use.json()["message"]
+    category_in_use = api.delete("/api/v1/categories/home", auth=admin)
+    assert category_in_use.status_code == 409
+
+    unused = next(i.sku for i in catalogue.items if i.sku != unit.sku and all(
+        line.sku != i.sku for r in catalogue.rmas for line in r.lines))
+    assert api.delete(f"/api/v1/items/{unused}", auth=("sam", "1357")).status_code == 403
+    assert api.delete(f"/api/v1/items/{unused}", auth=admin).status_code == 204
+    assert api.get(f"/api/v1/items/{unused}", auth=admin).status_code == 404
+    assert api.delete(f"/api/v1/items/{unused}", auth=admin).status_code == 404
+    page = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers).json()
+    while page["more"]:
+        page = api.get("/api/v1/sync/pull", params={"after": page["cursor"], "limit": 1000}, headers=headers).json()
+    last = page["changes"][-1]
+    assert (last["kind"], last["key"], last["body"]) == ("item", unused, {"deleted": True})
+
+
+def test_a_rule_put_keeps_its_place_and_a_new_rule_goes_last(api, admin, catalogue):
+    rule = {"rule_id": "grade_b_restock", "grade": "B", "disposition": "refurbish", "override_needs_approval": False}
+    assert api.put("/api/v1/disposition-rules/grade_b_restock", json=rule, auth=admin).status_code == 200
+    new = {"rule_id": "toys_c_scrap", "category": "toys", "grade": "C", "disposition": "scrap"}
+    assert api.put("/api/v1/disposition-rules/toys_c_scrap", json=new, auth=admin).status_code == 200
+    rules = api.get("/api/v1/disposition-rules", params={"limit": 100}, auth=admin).json()
+    by_id = {r["rule_id"]: r["position"] for r in rules}
+    assert by_id["grade_b_restock"] == 1 and by_id["toys_c_scrap"] == len(catalogue.rules)

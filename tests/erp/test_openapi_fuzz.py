@@ -16,7 +16,7 @@ from erp.storage import open_database
 from tests.conftest import NOW
 from tests.erp.conftest import provision
 
-EXAMPLES_PER_OPERATION = 40
+EXAMPLES_PER_OPERATION = 25
 
 
 def test_no_generated_request_gets_a_server_error(tmp_path):
