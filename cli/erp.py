@@ -75,3 +75,23 @@ def provision_device(db_url: str | None, device_id: str, site_id: str) -> None:
     engine.dispose()
     click.echo(f"device {device_id} at site {site_id}; secret (store it now, it is not shown again):")
     click.echo(secret)
+
+
+@erp.command("add-user")
+@_db_option
+@click.option("--user-id", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["associate", "supervisor", "admin"]))
+@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 8 digits")
+def add_user(db_url: str | None, user_id: str, name: str, role: str, pin: str) -> None:
+    """Create or update a user, e.g. the first admin, who then manages the rest over the API."""
+    from domain import Role, User, build, hash_pin
+    from erp.masterdata import put_users
+    from erp.storage import open_database
+
+    user = build(User, user_id=user_id, name=name, role=Role(role), pin_hash=hash_pin(pin, os.urandom(16)))
+    engine = open_database(_url(db_url))
+    with engine.begin() as conn:
+        put_users(conn, [user])
+    engine.dispose()
+    click.echo(f"user {user_id} ({role}) saved")

@@ -6,19 +6,23 @@ import datetime as dt
 import re
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .codes import BinType, Channel, Disposition, Grade, RmaState, Role, UnitState
 from .errors import InvalidInput
 from .gs1 import normalize_gtin
-from .labels import bin_type_of, validate_lpn, validate_rma_id
+from .labels import bin_type_of, validate_bin_code, validate_lpn, validate_rma_id
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 Gtin14 = Annotated[str, AfterValidator(normalize_gtin)]
 Lpn = Annotated[str, AfterValidator(validate_lpn)]
 RmaId = Annotated[str, AfterValidator(validate_rma_id)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
+# Free text people type: bounded, and no control characters (they break terminals, CSV and PostgreSQL).
+Text = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$")]
+Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
+UserId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{1,31}$")]
+BinCode = Annotated[str, AfterValidator(validate_bin_code)]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -64,7 +68,7 @@ class ConditionCode(Model):
 
 
 class Item(Model):
-    sku: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
+    sku: Sku
     name: Text
     category: Code
     gtins: tuple[Gtin14, ...] = Field(min_length=1)
@@ -77,19 +81,19 @@ class Bin(Model):
     code: str
     type: BinType
     zone: Annotated[str, Field(pattern=r"^[A-Z]$")]
-    purpose: str | None = None
-    owner: str | None = None
+    purpose: Text | None = None
+    owner: UserId | None = None
 
-    @field_validator("code")
-    @classmethod
-    def _code_is_a_bin_label(cls, value: str) -> str:
-        bin_type_of(value)
-        return value
+    @model_validator(mode="after")
+    def _type_matches_the_label(self) -> Bin:
+        if bin_type_of(self.code) is not self.type:
+            raise InvalidInput(f"bin {self.code} is labelled {bin_type_of(self.code).value}, not {self.type.value}")
+        return self
 
 
 class RmaLine(Model):
     line_no: int = Field(ge=1)
-    sku: str
+    sku: Sku
     expected_qty: int = Field(ge=1)
     reason_code: Code
 
@@ -107,7 +111,7 @@ class Rma(Model):
 
 
 class User(Model):
-    user_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{1,31}$")]
+    user_id: UserId
     name: Text
     role: Role
     pin_hash: str
@@ -117,7 +121,7 @@ class User(Model):
 class Actor(Model):
     """Who does something: a signed-in user and the role they act in."""
 
-    user_id: str
+    user_id: UserId
     role: Role
 
 
@@ -132,7 +136,7 @@ class ReturnUnit(Model):
     """One physical unit received, identified by its license plate (LPN)."""
 
     lpn: Lpn
-    sku: str
+    sku: Sku
     rma_id: str | None = None
     line_no: int | None = None
     serial: str | None = None

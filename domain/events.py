@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
-from .clock import Hlc
+from .clock import _HLC_RE, Hlc
 from .codes import Disposition, Grade, Role
-from .entities import Code, Inspection, Lpn, Model, RmaId, Text
+from .entities import BinCode, Code, Inspection, Lpn, Model, RmaId, Sku, Text, UserId
 from .errors import InvalidInput
 from .roles import Permission
 from .rules import DispositionDecision
@@ -49,11 +49,11 @@ class EventType(StrEnum):
 
 class _Receipt(Model):
     lpn: Lpn
-    sku: str
+    sku: Sku
     serial: Identifier | None = None
     lot: Identifier | None = None
     expiry: dt.date | None = None
-    bin_code: str
+    bin_code: BinCode
 
 
 class RmaReceipt(_Receipt):
@@ -67,7 +67,7 @@ class BlindReceipt(_Receipt):
 
     type: Literal[EventType.BLIND_RECEIPT] = EventType.BLIND_RECEIPT
     reason_code: Code
-    package_ref: str | None = Field(default=None, max_length=64)
+    package_ref: Identifier | None = None
 
 
 class InspectionRecorded(Model):
@@ -91,7 +91,7 @@ class DispositionDecided(Model):
 class UnitStored(Model):
     type: Literal[EventType.STORE] = EventType.STORE
     lpn: Lpn
-    bin_code: str
+    bin_code: BinCode
 
 
 class UnitQuarantined(Model):
@@ -110,19 +110,19 @@ class BinReassigned(Model):
     """A supervisor re-purposes a quarantine bin and may move its contents to another one."""
 
     type: Literal[EventType.BIN_REASSIGNMENT] = EventType.BIN_REASSIGNMENT
-    bin_code: str
+    bin_code: BinCode
     purpose: Text
     zone: Annotated[str, Field(pattern=r"^[A-Z]$")]
-    owner: Text
-    move_contents_to: str | None = None
+    owner: UserId
+    move_contents_to: BinCode | None = None
 
 
 class BinCounted(Model):
     """What a supervisor counted in a bin, per SKU; the expected figures are the device's at that moment."""
 
     type: Literal[EventType.BIN_COUNT] = EventType.BIN_COUNT
-    bin_code: str
-    counts: dict[str, Annotated[int, Field(ge=0)]]
+    bin_code: BinCode
+    counts: dict[Sku, Annotated[int, Field(ge=0, le=1_000_000)]]
 
 
 class ExceptionResolved(Model):
@@ -172,7 +172,8 @@ def _is_uuid7(value: uuid.UUID) -> uuid.UUID:
 
 
 def _is_hlc(value: str) -> str:
-    Hlc.parse(value)
+    if _HLC_RE.fullmatch(value) is None:  # exactly when Hlc.parse refuses it, without building the tuple
+        Hlc.parse(value)
     return value
 
 
@@ -181,7 +182,7 @@ class Event(Model):
     device_id: DeviceId
     device_seq: int = Field(ge=1)
     hlc: Annotated[str, AfterValidator(_is_hlc)]
-    actor: str
+    actor: UserId
     role: Role
     occurred_at: AwareDatetime
     type: EventType

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from .codes import BinType
 from .errors import InvalidInput
@@ -33,13 +34,20 @@ def bin_code(bin_type: BinType, zone: str, number: int) -> str:
     return f"BIN-{BIN_TYPE_CODES[bin_type]}-{zone}{number:02d}"
 
 
+_BIN_TYPE_BY_CODE: dict[str, BinType] = {v: k for k, v in BIN_TYPE_CODES.items()}
+
+
 def bin_type_of(code: str) -> BinType:
     """The bin type a bin label names; refuses a code that is not a bin label."""
     match = _BIN_RE.fullmatch(code)
-    by_code = {v: k for k, v in BIN_TYPE_CODES.items()}
-    if not match or match["type"] not in by_code:
+    if not match or match["type"] not in _BIN_TYPE_BY_CODE:
         raise InvalidInput(f"not a bin label: {code!r} (expected like BIN-QUA-A01)")
-    return by_code[match["type"]]
+    return _BIN_TYPE_BY_CODE[match["type"]]
+
+
+def validate_bin_code(code: str) -> str:
+    bin_type_of(code)
+    return code
 
 
 def _with_check_digit(prefix: str, number: int, width: int) -> str:
@@ -67,9 +75,13 @@ def rma_id(number: int) -> str:
     return _with_check_digit("RMA", number, 7)
 
 
+# Memoised: every event of a unit carries its LPN, and the central API validates thousands of events
+# a second. Pure functions; a refused value raises again every time (lru_cache keeps no exceptions).
+@lru_cache(maxsize=16384)
 def validate_lpn(value: str) -> str:
     return _validate("LPN", _LPN_RE, value, lambda: lpn(1))
 
 
+@lru_cache(maxsize=4096)
 def validate_rma_id(value: str) -> str:
     return _validate("RMA", _RMA_RE, value, lambda: rma_id(1))

@@ -19,6 +19,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import (
@@ -122,6 +123,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     app = FastAPI(title="returnflow central returns API", version="1",
                   description="System of record for returns: sync ingest, exceptions, reconciliation, metrics.")
     basic = HTTPBasic(auto_error=False)
+    throttle = identity.SignInThrottle()
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
 
     @app.exception_handler(ApiError)
@@ -141,6 +143,11 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
                   else 409 if isinstance(exc, InUse) else 422)
         return _problem(status, type(exc).__name__, str(exc))
 
+    @app.exception_handler(DataError)
+    async def _does_not_fit(_: Request, exc: DataError) -> JSONResponse:
+        # A backstop: the wire types bound every value, but the database has the last word.
+        return _problem(422, "value_does_not_fit", "a value does not fit what the database stores; nothing was saved")
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _problem(422, "invalid_request", _describe(exc.errors()))
@@ -150,12 +157,12 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return _problem(exc.status_code, _ERRORS.get(exc.status_code, "http_error"), str(exc.detail))
 
     def device(
-        x_returnflow_device: Annotated[str, Header(alias=DEVICE_HEADER)],
-        authorization: Annotated[str, Header()],
+        x_returnflow_device: Annotated[str | None, Header(alias=DEVICE_HEADER)] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Device:
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
-            raise AuthenticationFailed("send the device secret as 'Authorization: Bearer <secret>'")
+        scheme, _, secret = (authorization or "").partition(" ")
+        if not x_returnflow_device or scheme.lower() != "bearer" or not secret:
+            raise AuthenticationFailed(f"send {DEVICE_HEADER}: <device id> and 'Authorization: Bearer <secret>'")
         with engine.connect() as conn:
             return identity.authenticate_device(conn, x_returnflow_device, secret)
 
@@ -164,11 +171,14 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             if credentials is None:
                 raise AuthenticationFailed("sign in with your user id and PIN (HTTP Basic)")
             with engine.connect() as conn:
-                return identity.authenticate_user(conn, credentials.username, credentials.password, permission)
+                return identity.authenticate_user(conn, credentials.username, credentials.password, permission,
+                                                  throttle)
         return check
 
     DeviceDep = Annotated[Device, Depends(device)]
     SupervisorDep = Annotated[Actor, Depends(user_with(Permission.RESOLVE_EXCEPTION))]
+    ReleaseDep = Annotated[Actor, Depends(user_with(Permission.RELEASE_QUARANTINE))]
+    ReassignDep = Annotated[Actor, Depends(user_with(Permission.REASSIGN_BIN))]
     FinanceDep = Annotated[Actor, Depends(user_with(Permission.MANAGE_MASTER_DATA))]
     AdminDep = Annotated[Actor, Depends(user_with(Permission.PROVISION_DEVICE))]
 
@@ -222,11 +232,11 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             raise ApiError(422, "hash_mismatch", "the photo's SHA-256 does not match the address it was sent to")
 
         def store() -> None:
+            # Two devices may upload the same photo at once: the first insert wins, the other is a no-op.
             with engine.begin() as conn:
-                exists = conn.execute(select(t.photos.c.sha256).where(t.photos.c.sha256 == sha256)).first()
-                if exists is None:
-                    conn.execute(t.photos.insert().values(sha256=sha256, size=len(content), content=content,
-                                                          device_id=device.device_id, uploaded_at=now()))
+                upsert(conn, t.photos, [{"sha256": sha256, "size": len(content), "content": content,
+                                         "device_id": device.device_id, "uploaded_at": now()}],
+                       ["sha256"], keep=["size", "content", "device_id", "uploaded_at"])
 
         await run_in_threadpool(store)
         return {"sha256": sha256, "size": len(content)}
@@ -247,14 +257,14 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
                                             disposition=request.disposition, note=request.note, received_at=now())
 
     @app.post(f"{API_PREFIX}/units/{{lpn}}/release")
-    def release_unit(supervisor: SupervisorDep, lpn: Annotated[str, Path(max_length=16)],
+    def release_unit(supervisor: ReleaseDep, lpn: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,16}$")],
                      request: ReleaseRequest) -> dict[str, Any]:
         """Release a quarantined unit; it resumes where the hold began."""
         payload = build(QuarantineReleased, lpn=lpn, note=request.note)
         return ingest.release_by_supervisor(engine, supervisor, payload, now()).model_dump(mode="json")
 
     @app.post(f"{API_PREFIX}/bins/{{code}}/reassign", status_code=204)
-    def reassign_bin(supervisor: SupervisorDep, code: Annotated[str, Path(max_length=16)],
+    def reassign_bin(supervisor: ReassignDep, code: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,16}$")],
                      request: ReassignRequest) -> Response:
         """Re-purpose a quarantine bin (purpose, zone, owner) and optionally move its contents."""
         payload = build(BinReassigned, bin_code=code, **request.model_dump())
@@ -318,7 +328,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return ProvisionedDevice(device_id=request.device_id, site_id=request.site_id, secret=secret)
 
     @app.post(f"{API_PREFIX}/admin/devices/{{device_id}}/revoke", status_code=204)
-    def revoke(_: AdminDep, device_id: Annotated[str, Path(max_length=64)]) -> Response:
+    def revoke(_: AdminDep, device_id: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$")]) -> Response:
         with engine.begin() as conn:
             identity.revoke_device(conn, device_id, now())
         return Response(status_code=204)
@@ -337,7 +347,7 @@ _MAX_IMPORT_BYTES = 20 * 1024 * 1024
 def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: Any, writer: Any) -> None:
     """List, get, put and bulk import for one kind of master data (routes named after it)."""
     base = f"{API_PREFIX}/{resource.name}"
-    Key = Annotated[str, Path(max_length=64)]
+    Key = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$")]
 
     def fetch(key: str) -> dict[str, Any]:
         with engine.connect() as conn:
@@ -347,7 +357,7 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: A
         return rows[0]
 
     @app.get(base, name=f"list_{resource.name}")
-    def list_records(_: reader, after: Annotated[str, Query(max_length=64)] = "",
+    def list_records(_: reader, after: Annotated[str, Query(pattern=r"^[\x21-\x7e]{0,64}$")] = "",
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             return jsonable_encoder(resource.rows(conn, after=after, limit=limit))
@@ -426,11 +436,14 @@ def _explain_refused_batch(raw: bytes, exc: ValidationError | None, max_batch: i
             return ApiError(413, "batch_too_large", f"at most {max_batch} events per push")
         for position, event in enumerate(events):
             version = event.get("schema_version") if isinstance(event, dict) else None
-            if isinstance(version, int) and not is_supported_schema(version):
+            if isinstance(version, int | float) and not isinstance(version, bool) and (
+                    int(version) != version or not is_supported_schema(int(version))):
                 return ApiError(422, "unsupported_schema", f"event {position} has schema_version {version}, which "
                                 "this server does not know: the device keeps it until the server is upgraded",
                                 detail={"position": position, "schema_version": version})
-    assert exc is not None, "a batch that validated is refused only for its size or schema version"
+    if exc is None:  # validated, refused for its size or version, yet the raw body says otherwise
+        return ApiError(422, "unsupported_schema", "the batch holds an event of a schema version this server "
+                        "does not know")
     return ApiError(422, "invalid_request", _describe(exc.errors()))
 
 

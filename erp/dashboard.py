@@ -34,7 +34,7 @@ def _bars(data: dict[str, float], *, unit: str = "", width: int = 300, colour: s
     return "".join(parts)
 
 
-def _hours(hours: float) -> str:
+def _format_hours(hours: float) -> str:
     if hours < 1:
         return f"{hours * 60:.0f} min"
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
@@ -43,8 +43,8 @@ def _hours(hours: float) -> str:
 def _duration(summary: dict[str, Any]) -> str:
     if not summary["count"]:
         return '<p class="muted">no data yet</p>'
-    return (f'<p><span class="big">{_hours(summary["p50_hours"])}</span> median, '
-            f'{_hours(summary["p90_hours"])} p90 <span class="muted">({summary["count"]} units)</span></p>')
+    return (f'<p><span class="big">{_format_hours(summary["p50_hours"])}</span> median, '
+            f'{_format_hours(summary["p90_hours"])} p90 <span class="muted">({summary["count"]} units)</span></p>')
 
 
 def render(metrics: dict[str, Any], open_exceptions: list[dict[str, Any]]) -> str:

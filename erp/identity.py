@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
+import time
+from collections.abc import Callable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -55,10 +58,46 @@ def authenticate_device(conn: Connection, device_id: str, secret: str) -> Device
     return Device(device_id=row.device_id, site_id=row.site_id)
 
 
-def authenticate_user(conn: Connection, user_id: str, pin: str, permission: Permission) -> Actor:
+class SignInThrottle:
+    """Locks a user id out for a while after repeated wrong PINs: a 4-digit PIN must not be guessable
+    by trying them all. Kept per API process, so each worker counts on its own."""
+
+    def __init__(self, *, attempts: int = 5, window_s: float = 300, lockout_s: float = 300,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._attempts, self._window, self._lockout, self._clock = attempts, window_s, lockout_s, clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def check(self, user_id: str) -> None:
+        remaining = self._locked_until.get(user_id, 0) - self._clock()
+        if remaining > 0:
+            raise AuthenticationFailed(f"too many wrong PINs for {user_id}: try again in {remaining / 60:.0f} min")
+
+    def failed(self, user_id: str) -> None:
+        now = self._clock()
+        recent = [t for t in self._failures.get(user_id, []) if now - t < self._window] + [now]
+        self._failures[user_id] = recent
+        if len(recent) >= self._attempts:
+            self._locked_until[user_id] = now + self._lockout
+            self._failures[user_id] = []
+
+    def succeeded(self, user_id: str) -> None:
+        self._failures.pop(user_id, None)
+
+
+_USER_ID = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
+
+
+def authenticate_user(conn: Connection, user_id: str, pin: str, permission: Permission,
+                      throttle: SignInThrottle) -> Actor:
+    if not _USER_ID.fullmatch(user_id):
+        raise AuthenticationFailed("unknown user or wrong PIN")
+    throttle.check(user_id)
     row = conn.execute(select(t.users).where(t.users.c.user_id == user_id)).first()
     if row is None or not row.active or not verify_pin(pin, row.pin_hash):
+        throttle.failed(user_id)
         raise AuthenticationFailed("unknown user or wrong PIN")
+    throttle.succeeded(user_id)
     actor = Actor(user_id=row.user_id, role=Role(row.role))
     if not can(actor.role, permission):
         raise PermissionDenied(actor.user_id, actor.role.value, permission.value)

@@ -9,7 +9,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from domain import Bin, Category, ConditionCode, DispositionRule, Item, ReasonCode, Rma, User
+from domain import Bin, Category, ConditionCode, DispositionRule, Item, ReasonCode, Rma, Role, User
 from domain.demo import DemoCatalogue
 
 from . import feed
@@ -26,9 +26,11 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
     columns = [c for c in rows[0] if c not in keys and c not in keep]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in columns}
-    ) if columns else statement.on_conflict_do_nothing(index_elements=list(keys))
+    updates = {c: statement.excluded[c] for c in columns}
+    if "version" in updates:  # a changed record is a new version of it
+        updates["version"] = table.c.version + 1
+    statement = statement.on_conflict_do_update(index_elements=list(keys), set_=updates) if columns else (
+        statement.on_conflict_do_nothing(index_elements=list(keys)))
     conn.execute(statement, list(rows))
 
 
@@ -85,8 +87,14 @@ def put_items(conn: Connection, items: Sequence[Item]) -> None:
     upsert(conn, t.items, [{"sku": i.sku, "name": i.name, "category": i.category, "serial_tracked": i.serial_tracked,
                             "lot_tracked": i.lot_tracked, "unit_value_cents": i.unit_value_cents, "version": 1}
                            for i in items], ["sku"])
+    # An item's GTINs are replaced whole: one dropped from the record is dropped from the item.
+    conn.execute(t.item_gtins.delete().where(t.item_gtins.c.sku.in_([i.sku for i in items])))
     upsert(conn, t.item_gtins, [{"gtin": g, "sku": i.sku} for i in items for g in i.gtins], ["gtin"])
     _publish(conn, "item", ((i.sku, i.model_dump(mode="json")) for i in items))
+
+
+def put_sites(conn: Connection, sites: Sequence[tuple[str, str]]) -> None:
+    upsert(conn, t.sites, [{"site_id": site_id, "name": name} for site_id, name in sites], ["site_id"])
 
 
 def put_bins(conn: Connection, bins: Sequence[Bin], site_id: str) -> None:
@@ -96,7 +104,8 @@ def put_bins(conn: Connection, bins: Sequence[Bin], site_id: str) -> None:
 
 def put_users(conn: Connection, users: Sequence[User]) -> None:
     upsert(conn, t.users, [{**u.model_dump(mode="json"), "version": 1} for u in users], ["user_id"])
-    _publish(conn, "user", ((u.user_id, u.model_dump(mode="json")) for u in users))
+    # Devices get the PIN hashes of the people who sign in on them; an admin's stays on the server.
+    _publish(conn, "user", ((u.user_id, u.model_dump(mode="json")) for u in users if u.role is not Role.ADMIN))
 
 
 def put_rmas(conn: Connection, rmas: Sequence[Rma]) -> None:
@@ -104,12 +113,15 @@ def put_rmas(conn: Connection, rmas: Sequence[Rma]) -> None:
                            "order_ref": r.order_ref, "created_at": r.created_at, "version": 1} for r in rmas], ["rma_id"])
     upsert(conn, t.rma_lines, [{"rma_id": r.rma_id, **line.model_dump(mode="json"), "received_qty": 0}
                                for r in rmas for line in r.lines], ["rma_id", "line_no"], keep=["received_qty"])
+    for rma in rmas:  # lines the ERP dropped from an RMA go too
+        conn.execute(t.rma_lines.delete().where(t.rma_lines.c.rma_id == rma.rma_id,
+                                                t.rma_lines.c.line_no.not_in([line.line_no for line in rma.lines])))
     _publish(conn, "rma", ((r.rma_id, r.model_dump(mode="json")) for r in rmas))
 
 
 def load_catalogue(conn: Connection, catalogue: DemoCatalogue, site_id: str = DEFAULT_SITE) -> None:
     feed.lock_feed(conn)
-    upsert(conn, t.sites, [{"site_id": site_id, "name": f"Returns centre {site_id}"}], ["site_id"])
+    put_sites(conn, [(site_id, f"Returns centre {site_id}")])
     put_categories(conn, catalogue.categories)
     put_reason_codes(conn, catalogue.reason_codes)
     put_condition_codes(conn, catalogue.condition_codes)

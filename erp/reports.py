@@ -37,14 +37,7 @@ WAITING_STATES = (UnitState.RECEIVED, UnitState.INSPECTED, UnitState.GRADED, Uni
 AGE_BUCKETS_HOURS = (4, 24, 72)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _hours(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
-    start, end = _aware(start), _aware(end)
+def _hours_between(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
     return None if start is None or end is None else (end - start).total_seconds() / 3600
 
 
@@ -93,9 +86,9 @@ def metrics(conn: Connection, now: dt.datetime) -> dict[str, Any]:
     variance = inventory_variance(conn)
     return {
         "units": len(units),
-        "cycle_time": duration_summary(_hours(u.received_at, u.stored_at) for u in units),
-        "time_to_reclassification": duration_summary(_hours(u.received_at, u.reclassified_at) for u in units),
-        "refund_latency": duration_summary(_hours(r.first_received_at, r.decided_at) for r in refunds),
+        "cycle_time": duration_summary(_hours_between(u.received_at, u.stored_at) for u in units),
+        "time_to_reclassification": duration_summary(_hours_between(u.received_at, u.reclassified_at) for u in units),
+        "refund_latency": duration_summary(_hours_between(r.first_received_at, r.decided_at) for r in refunds),
         "recovery_by_disposition": _recovery(units),
         "reason_concentration": _reasons(units),
         "inventory_variance": {
@@ -148,7 +141,7 @@ def _waiting(units: Sequence[Any], now: dt.datetime) -> dict[str, Any]:
             continue
         by_state[u.state] += 1
         by_bin[u.bin_code] += 1
-        age = _hours(u.received_at, now) or 0.0
+        age = _hours_between(u.received_at, now) or 0.0
         bucket = next((f"<{h}h" for h in AGE_BUCKETS_HOURS if age < h), f">={AGE_BUCKETS_HOURS[-1]}h")
         ages[bucket] += 1
     return {"total": sum(by_state.values()),

@@ -8,7 +8,7 @@ import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Table, select
@@ -28,7 +28,7 @@ from domain import (
     User,
     hash_pin,
 )
-from domain.entities import Model
+from domain.entities import Model, Text, UserId
 
 from . import feed
 from . import masterdata as md
@@ -38,11 +38,22 @@ from . import tables as t
 class UserRecord(Model):
     """A user as an admin sends it: the PIN in clear, hashed before it is stored."""
 
-    user_id: str
-    name: str
+    user_id: UserId
+    name: Text
     role: Role
     pin: str = Field(pattern=r"^\d{4,8}$")
     active: bool = True
+
+
+class SiteRecord(Model):
+    site_id: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+    name: Text
+
+
+class BinRecord(Bin):
+    """A bin as an admin sends it: which site it belongs to, beside the bin itself."""
+
+    site_id: str = md.DEFAULT_SITE
 
 
 @dataclass(frozen=True)
@@ -85,16 +96,24 @@ class Resource:
         for table, fk, _ in self.children:
             conn.execute(table.delete().where(table.c[fk] == key))
         conn.execute(self.table.delete().where(self.table.c[self.key] == key))
-        feed.append(conn, [{"device_id": None, "kind": self.feed_kind, "key": key, "body": {"deleted": True}}])
+        if self.table is t.disposition_rules:  # devices replace their rule set whole
+            md.publish_rules(conn)
+        else:
+            feed.append(conn, [{"device_id": None, "kind": self.feed_kind, "key": key, "body": {"deleted": True}}])
 
     @property
     def feed_kind(self) -> str:
-        return {"items": "item", "bins": "bin", "reason-codes": "reason_code", "condition-codes": "condition_code",
-                "users": "user", "rmas": "rma", "categories": "category", "disposition-rules": "rule"}[self.name]
+        return {"sites": "site", "items": "item", "bins": "bin", "reason-codes": "reason_code", "condition-codes": "condition_code",
+                "users": "user", "rmas": "rma", "categories": "category"}[self.name]
 
 
 class InUse(DomainError):
     """A record other records still refer to."""
+
+
+def _write_bins(conn: Connection, records: Sequence[BinRecord]) -> None:
+    for site_id in {r.site_id for r in records}:
+        md.put_bins(conn, [Bin(**r.model_dump(exclude={"site_id"})) for r in records if r.site_id == site_id], site_id)
 
 
 def _write_users(conn: Connection, records: Sequence[UserRecord]) -> None:
@@ -105,7 +124,9 @@ def _write_users(conn: Connection, records: Sequence[UserRecord]) -> None:
 RESOURCES: dict[str, Resource] = {r.name: r for r in (
     Resource("items", Item, t.items, "sku", md.put_items, references=(("category", t.categories, "code"),),
              children=((t.item_gtins, "sku", "gtins"),), used_by=((t.units, "sku"),)),
-    Resource("bins", Bin, t.bins, "code", lambda conn, rows: md.put_bins(conn, rows, md.DEFAULT_SITE),
+    Resource("sites", SiteRecord, t.sites, "site_id", lambda conn, rows: md.put_sites(
+        conn, [(r.site_id, r.name) for r in rows]), used_by=((t.bins, "site_id"), (t.devices, "site_id"))),
+    Resource("bins", BinRecord, t.bins, "code", _write_bins, references=(("site_id", t.sites, "site_id"),),
              used_by=((t.units, "bin_code"),)),
     Resource("categories", Category, t.categories, "code", md.put_categories, used_by=((t.items, "category"),)),
     Resource("reason-codes", ReasonCode, t.reason_codes, "code", md.put_reason_codes,

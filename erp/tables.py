@@ -5,6 +5,8 @@ Migrations in erp/migrations create and upgrade them; this module is what querie
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -19,14 +21,36 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
 metadata = MetaData()
 
 
+class UtcDateTime(TypeDecorator):
+    """Timestamps stored in UTC and read back aware on both engines (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | str | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # an ISO 8601 text from a JSON record
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:  # the server's own naive timestamps are UTC
+            return value
+        return value.astimezone(dt.UTC).replace(tzinfo=None if dialect.name == "sqlite" else dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _ts(name: str, **kw) -> Column:
-    return Column(name, DateTime(timezone=True), **kw)
+    return Column(name, UtcDateTime(), **kw)
 
 
 sites = Table("sites", metadata, Column("site_id", String(32), primary_key=True), Column("name", Text, nullable=False))

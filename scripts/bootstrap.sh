@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # libzbar0: pyzbar links it. postgresql: the central API's production engine, started by the tests
 # as a throwaway server when none runs. chromium: the real browser the UI tests drive (Playwright
 # uses it as installed; it never downloads a browser of its own).
-SYSTEM_PACKAGES=(libzbar0 postgresql chromium)
+# python3-venv: Debian's python3 makes no virtualenv without it.
+SYSTEM_PACKAGES=(python3-venv libzbar0 postgresql chromium)
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "returnflow needs Python 3.11 or newer as python3 (found $(python3 --version 2>&1))" >&2; exit 1; }
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -10,7 +10,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from domain import SCHEMA_VERSION, Event
 from domain.entities import Model
@@ -30,7 +30,7 @@ class Outcome(StrEnum):
 class PushRequest(Model):
     device_id: str
     # The device's wall clock when it sent the batch: the server measures clock skew from it.
-    sent_at: dt.datetime
+    sent_at: AwareDatetime
     events: list[Event] = Field(min_length=1)
 
 

@@ -43,6 +43,9 @@ def test_malformed_json_is_a_clear_422(api, erp_engine, device):
     (lambda e: e.update(type="teleported"), "invalid_request", "type"),
     (lambda e: e["payload"].update(type="teleported"), "invalid_request", "payload"),
     (lambda e: e.update(schema_version=99), "unsupported_schema", "schema_version 99"),
+    (lambda e: e.update(schema_version=2.0), "unsupported_schema", "schema_version 2.0"),
+    (lambda e: e.update(actor="a" * 40), "invalid_request", "actor"),
+    (lambda e: e["payload"].update(sku="HOM\x0010231"), "invalid_request", "sku"),
     (lambda e: e.update(device_seq="first"), "invalid_request", "device_seq"),
     (lambda e: e["payload"].update(lpn="LPN-0000000018"), "invalid_request", "check digit wrong"),
 ])
@@ -83,7 +86,7 @@ def test_events_out_of_order_are_refused(api, erp_engine, device):
 def test_bad_device_credentials_are_refused(api, erp_engine, device, headers):
     store, _ = device
     response = api.post("/api/v1/sync/push", json=body_of(store), headers=headers)
-    assert response.status_code in (401, 422)
+    assert response.status_code == 401
     assert response.json()["message"]
     assert events_written(erp_engine) == 0
 
@@ -156,3 +159,35 @@ def test_admin_provisions_a_device_whose_secret_works_once_shown(api, erp_engine
     assert again.status_code == 422 and "already provisioned" in again.json()["message"]
     unknown_site = api.post("/api/v1/admin/devices", json={"device_id": "hh-10", "site_id": "XX"}, auth=("ada", "9753"))
     assert unknown_site.status_code == 404
+
+
+def test_a_clock_without_a_timezone_is_refused(api, erp_engine, device):
+    store, headers = device
+    response = api.post("/api/v1/sync/push", json=body_of(store, sent_at="2026-11-26T10:00:00"), headers=headers)
+    assert response.status_code == 422 and "sent_at" in response.json()["message"]
+
+
+def test_repeated_wrong_pins_lock_the_user_out(api, erp_engine):
+    for _ in range(5):
+        assert api.get("/api/v1/metrics", auth=("sam", "0000")).status_code == 401
+    locked = api.get("/api/v1/metrics", auth=("sam", "1357"))
+    assert locked.status_code == 401 and "too many wrong PINs" in locked.json()["message"]
+    assert api.get("/api/v1/metrics", auth=("sam\x00", "1357")).status_code == 401
+
+
+def test_sign_in_throttle_forgets_after_the_lockout():
+    from erp.identity import AuthenticationFailed, SignInThrottle
+
+    now = [0.0]
+    throttle = SignInThrottle(attempts=3, window_s=60, lockout_s=120, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("sam")
+    with pytest.raises(AuthenticationFailed):
+        throttle.check("sam")
+    now[0] = 121
+    throttle.check("sam")
+    throttle.failed("sam")
+    throttle.succeeded("sam")
+    throttle.failed("sam")
+    throttle.failed("sam")
+    throttle.check("sam")  # the success reset the count: two failures are not three

@@ -131,3 +131,44 @@ def test_a_rule_put_keeps_its_place_and_a_new_rule_goes_last(api, admin, catalog
     rules = api.get("/api/v1/disposition-rules", params={"limit": 100}, auth=admin).json()
     by_id = {r["rule_id"]: r["position"] for r in rules}
     assert by_id["grade_b_restock"] == 1 and by_id["toys_c_scrap"] == len(catalogue.rules)
+
+
+def test_putting_a_record_again_replaces_its_parts_and_bumps_its_version(api, admin, erp_engine, catalogue):
+    from sqlalchemy import select
+
+    from erp import tables as t
+
+    item = catalogue.items[5]
+    record = item.model_dump(mode="json") | {"gtins": ["96385074"]}
+    assert api.put(f"/api/v1/items/{item.sku}", json=record, auth=admin).status_code == 200
+    stored = api.get(f"/api/v1/items/{item.sku}", auth=admin).json()
+    assert stored["gtins"] == [{"gtin": "00000096385074"}] and stored["version"] == 2
+    rma = next(r for r in catalogue.rmas if len(r.lines) > 1)
+    shorter = rma.model_dump(mode="json") | {"lines": [rma.lines[0].model_dump(mode="json")]}
+    assert api.put(f"/api/v1/rmas/{rma.rma_id}", json=shorter, auth=admin).status_code == 200
+    with erp_engine.connect() as conn:
+        lines = conn.execute(select(t.rma_lines.c.line_no).where(t.rma_lines.c.rma_id == rma.rma_id)).all()
+    assert lines == [(rma.lines[0].line_no,)]
+
+
+def test_a_bin_must_match_its_label_and_belong_to_a_known_site(api, admin):
+    wrong_type = {"code": "BIN-QUA-Q09", "type": "restock", "zone": "Q"}
+    response = api.put("/api/v1/bins/BIN-QUA-Q09", json=wrong_type, auth=admin)
+    assert response.status_code == 422 and "labelled quarantine" in response.json()["message"]
+    elsewhere = {"code": "BIN-QUA-Q09", "type": "quarantine", "zone": "Q", "site_id": "DC2"}
+    assert api.put("/api/v1/bins/BIN-QUA-Q09", json=elsewhere, auth=admin).status_code == 422
+    assert api.put("/api/v1/sites/DC2", json={"site_id": "DC2", "name": "Returns centre 2"}, auth=admin).status_code == 200
+    assert api.put("/api/v1/bins/BIN-QUA-Q09", json=elsewhere, auth=admin).json()["site_id"] == "DC2"
+
+
+def test_admins_pin_hashes_never_reach_devices(api, admin, device_factory):
+    _, headers = device_factory("hh-1")
+    changes, cursor = [], 0
+    while True:
+        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
+        changes += page["changes"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    users = {c["key"] for c in changes if c["kind"] == "user"}
+    assert users == {"alex", "sam"}

@@ -61,7 +61,8 @@ def test_metrics_measure_the_physical_flow(api, erp_engine, processed, catalogue
         rma_id = conn.execute(select(t.rmas.c.rma_id).where(t.rmas.c.first_received_at.is_not(None))).scalar()
     with erp_engine.begin() as conn:
         put_users(conn, [User(user_id="fin", name="Finance", role=Role.ADMIN, pin_hash=hash_pin("8642", b"f" * 16))])
-    decided = first_receipt.replace(tzinfo=dt.UTC) + dt.timedelta(hours=48)
+    # Sent with another offset: stored in UTC on both engines, so latency is still 48 h.
+    decided = (first_receipt + dt.timedelta(hours=48)).astimezone(dt.timezone(dt.timedelta(hours=2)))
     refund = {"rma_id": rma_id, "decision": "refund", "amount_cents": 1999, "decided_at": decided.isoformat()}
     assert api.post("/api/v1/refunds", json=refund, auth=SAM).status_code == 403
     assert api.post("/api/v1/refunds", json=refund, auth=("fin", "8642")).status_code == 201

@@ -45,3 +45,18 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     result = run("demo-data", "--db", str(not_db))
     assert result.returncode == 1 and "not a returnflow device database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_erp_commands_set_up_a_central_api(tmp_path):
+    url = f"sqlite:///{tmp_path / 'erp.db'}"
+    assert "loaded 520 items" in run("erp", "demo-data", "--db", url).stdout
+    added = run("erp", "add-user", "--db", url, "--user-id", "ada", "--name", "Ada Admin", "--role", "admin",
+                "--pin", "9753")
+    assert added.returncode == 0 and "user ada (admin) saved" in added.stdout
+    short_pin = run("erp", "add-user", "--db", url, "--user-id", "bo", "--name", "Bo", "--role", "admin",
+                    "--pin", "12")
+    assert short_pin.returncode == 1 and "4 to 8 digits" in short_pin.stderr
+    provisioned = run("erp", "provision-device", "--db", url, "--device-id", "hh-7")
+    assert provisioned.returncode == 0 and len(provisioned.stdout.splitlines()[-1]) >= 40
+    again = run("erp", "provision-device", "--db", url, "--device-id", "hh-7")
+    assert again.returncode == 1 and "already provisioned" in again.stderr

@@ -29,7 +29,7 @@ def test_versions_are_ordered_and_unique():
     assert versions == sorted(set(versions)) and versions[0] == 1
 
 
-def test_an_older_file_is_upgraded_on_open_keeping_its_data(tmp_path):
+def test_migrate_upgrades_an_older_file_keeping_its_data(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
     migrate(db, MIGRATIONS[:1])
@@ -72,3 +72,13 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     path.write_text("shopping list\n" * 100)
     with pytest.raises(StoreError, match="not a returnflow device database"):
         DeviceStore.open(path)
+
+
+def test_opening_an_unversioned_file_upgrades_it(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x)")  # a file from before any migration, user_version 0
+    conn.close()
+    with DeviceStore.open(path) as store:
+        assert schema_version(store.db) == LATEST_VERSION
+        assert {"notes", "events", "units"} <= set(store.db.table_names())

@@ -142,7 +142,6 @@ def assert_projections_consistent(conn: sqlite3.Connection) -> None:
         """SELECT json_extract(payload, '$.rma_id'), json_extract(payload, '$.line_no'), COUNT(*) FROM events
            WHERE type = 'rma_receipt' GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
     assert receipts == in_log, "RMA received counts differ from the receipts in the event log"
-    assert conn.execute("SELECT SUM(qty) FROM stock").fetchone()[0] in (None, received)
 
 
 @pytest.mark.slow
