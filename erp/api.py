@@ -216,7 +216,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
              limit: Annotated[int, Query(ge=1, le=settings.max_pull_page)] = 500) -> PullPage:
         """Changes this device needs after its cursor, in order."""
         with engine.begin() as conn:
-            rows = feed.page(conn, device.device_id, after, limit + 1)
+            rows = feed.page(conn, device.device_id, device.site_id, after, limit + 1)
             conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(last_pull_at=now()))
         changes = [PullChange(seq=r.seq, kind=r.kind, key=r.key, body=r.body) for r in rows[:limit]]
         return PullPage(changes=changes, cursor=changes[-1].seq if changes else after, more=len(rows) > limit)

@@ -19,14 +19,18 @@ def lock_feed(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_LOCK})
 
 
-def append(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def append(conn: Connection, rows: list[dict[str, Any]], site_id: str | None = None) -> None:
+    """Add changes; without a device_id a change is for every device (of `site_id`, when given)."""
     if rows:
-        conn.execute(insert(t.changes), rows)
+        conn.execute(insert(t.changes), [{"device_id": None, "site_id": site_id, **row} for row in rows])
 
 
-def page(conn: Connection, device_id: str, after: int, limit: int) -> list[Any]:
+def page(conn: Connection, device_id: str, site_id: str, after: int, limit: int) -> list[Any]:
+    """The changes after `after` that this device needs: its own, its site's, and everyone's."""
+    c = t.changes.c
     return conn.execute(
-        select(t.changes.c.seq, t.changes.c.kind, t.changes.c.key, t.changes.c.body)
-        .where(t.changes.c.seq > after, or_(t.changes.c.device_id.is_(None), t.changes.c.device_id == device_id))
-        .order_by(t.changes.c.seq).limit(limit)
+        select(c.seq, c.kind, c.key, c.body)
+        .where(c.seq > after, or_(c.device_id.is_(None), c.device_id == device_id),
+               or_(c.site_id.is_(None), c.site_id == site_id))
+        .order_by(c.seq).limit(limit)
     ).all()

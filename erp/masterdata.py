@@ -34,8 +34,9 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     conn.execute(statement, list(rows))
 
 
-def _publish(conn: Connection, kind: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    feed.append(conn, [{"device_id": None, "kind": kind, "key": key, "body": body} for key, body in rows])
+def _publish(conn: Connection, kind: str, rows: Iterable[tuple[str, dict[str, Any]]],
+             site_id: str | None = None) -> None:
+    feed.append(conn, [{"kind": kind, "key": key, "body": body} for key, body in rows], site_id)
 
 
 def put_categories(conn: Connection, categories: Sequence[Category]) -> None:
@@ -99,7 +100,7 @@ def put_sites(conn: Connection, sites: Sequence[tuple[str, str]]) -> None:
 
 def put_bins(conn: Connection, bins: Sequence[Bin], site_id: str) -> None:
     upsert(conn, t.bins, [{**b.model_dump(mode="json"), "site_id": site_id, "version": 1} for b in bins], ["code"])
-    _publish(conn, "bin", ((b.code, b.model_dump(mode="json")) for b in bins))
+    _publish(conn, "bin", ((b.code, b.model_dump(mode="json")) for b in bins), site_id)
 
 
 def put_users(conn: Connection, users: Sequence[User]) -> None:

@@ -99,7 +99,7 @@ class Resource:
         if self.table is t.disposition_rules:  # devices replace their rule set whole
             md.publish_rules(conn)
         else:
-            feed.append(conn, [{"device_id": None, "kind": self.feed_kind, "key": key, "body": {"deleted": True}}])
+            feed.append(conn, [{"kind": self.feed_kind, "key": key, "body": {"deleted": True}}])
 
     @property
     def feed_kind(self) -> str:

@@ -263,11 +263,13 @@ bin_counts = Table(
     _ts("counted_at", nullable=False),
 )
 
-# The pull feed: every change a device may need, in commit order. device_id NULL: for every device.
+# The pull feed: every change a device may need, in commit order. device_id NULL: for every device
+# (of the site, when site_id is set; of every site otherwise).
 changes = Table(
     "changes", metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("device_id", String(64)),
+    Column("site_id", String(32)),
     Column("kind", String(16), nullable=False),
     Column("key", String(64), nullable=False),
     Column("body", JSON, nullable=False),

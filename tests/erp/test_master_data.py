@@ -172,3 +172,21 @@ def test_admins_pin_hashes_never_reach_devices(api, admin, device_factory):
             break
     users = {c["key"] for c in changes if c["kind"] == "user"}
     assert users == {"alex", "sam"}
+
+
+def test_a_device_pulls_its_own_sites_bins_only(api, admin, erp_engine):
+    from tests.erp.conftest import provision
+
+    assert api.put("/api/v1/sites/DC2", json={"site_id": "DC2", "name": "Returns centre 2"}, auth=admin).status_code == 200
+    bin_dc2 = {"code": "BIN-QUA-Z01", "type": "quarantine", "zone": "Z", "site_id": "DC2"}
+    assert api.put("/api/v1/bins/BIN-QUA-Z01", json=bin_dc2, auth=admin).status_code == 200
+    headers = provision(erp_engine, "hh-dc2", site_id="DC2")
+    changes, cursor = [], 0
+    while True:
+        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
+        changes += page["changes"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    assert [c["key"] for c in changes if c["kind"] == "bin"] == ["BIN-QUA-Z01"]
+    assert len([c for c in changes if c["kind"] == "item"]) == 520  # items are the same everywhere

@@ -1,0 +1,25 @@
+"""site scope for the pull feed
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('changes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('site_id', sa.String(length=32), nullable=True))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('changes', schema=None) as batch_op:
+        batch_op.drop_column('site_id')
+
