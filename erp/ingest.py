@@ -32,6 +32,8 @@ from sqlalchemy.sql import ColumnElement
 
 from domain import (
     EVENT_PERMISSION,
+    DispositionRule,
+    suggest,
     Actor,
     Disposition,
     Grade,
@@ -89,7 +91,7 @@ class Device:
 
 def new_id(prefix: str) -> str:
     now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    return f"{prefix}-{uuid7(now_ms, os.urandom(10)).hex[:20]}"
+    return f"{prefix}-{uuid7(now_ms, os.urandom(10)).hex}"
 
 
 # (event_id, device_seq, outcome, rule, exception_id, reason): one event's result, as EventResult has it.
@@ -190,6 +192,9 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
 def _refuse_foreign_ids(conn: Connection, ids: list[str]) -> None:
     if not ids:
         return
+    if len(set(ids)) != len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        raise PushRefused("event_id_taken", f"event {twice} appears twice in this batch; event ids must be unique")
     taken = conn.execute(select(t.events.c.event_id, t.events.c.device_id)
                          .where(_one_of(conn.dialect, t.events.c.event_id, ids)).limit(1)).first()
     if taken is not None:
@@ -255,13 +260,16 @@ class _Batch:
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
     count_rows: list[dict[str, Any]] = field(default_factory=list)
     exception_rows: list[dict[str, Any]] = field(default_factory=list)
-    change_rows: list[tuple[Any, ...]] = field(default_factory=list)  # (device_id, kind, key, body as JSON)
+    change_rows: list[tuple[Any, ...]] = field(default_factory=list)  # (device_id, site, kind, key, body JSON)
+    # The site the batch's changes belong to: the device's, or the unit's for a supervisor's action.
+    site_id: str | None = None
     _users: dict[str, Any] = field(default_factory=dict)
     _bins: dict[str, Any] = field(default_factory=dict)
     _bin_models: dict[str, Bin] = field(default_factory=dict)
     _skus: set[str] = field(default_factory=set)
     _rma_lines: dict[tuple[str, int], Any] = field(default_factory=dict)
     _serials: dict[tuple[str, str], str] = field(default_factory=dict)
+    _rule_set: list[DispositionRule] | None = None
     # Authorisation that depends only on (actor, role, event type), or only on a bin, within this batch.
     _role_checks: dict[tuple[str, Role, Any], _Outcome | None] = field(default_factory=dict)
     _bin_checks: dict[str, _Outcome | None] = field(default_factory=dict)
@@ -272,6 +280,7 @@ class _Batch:
     _unit_times: tuple[Any, Any, Any] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.site_id = self.site_id or self.device.site_id or None
         self._skew = dt.timedelta(milliseconds=self.skew_ms)
         dialect = self.conn.dialect
         self._occurred = _EVENT_INSERT.param(dialect, "occurred_at")
@@ -367,6 +376,13 @@ class _Batch:
             if refused is not None:
                 return refused
         payload = event.payload
+        lpn = _optional(payload, "lpn")
+        if lpn and not isinstance(payload, RmaReceipt | BlindReceipt):
+            unit = self.unit(lpn)
+            site = self.bin(unit.bin_code).site_id if unit is not None else None
+            if site is not None and site != self.device.site_id:
+                return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE,
+                                f"unit {lpn} is at site {site}, not this device's site {self.device.site_id}")
         approved_by = payload.decision.approved_by if isinstance(payload, DispositionDecided) else None
         if approved_by:
             approver = self.user(approved_by)
@@ -406,10 +422,17 @@ class _Batch:
         unit = self.unit(payload.lpn)
         if unit is None:
             return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
+        if isinstance(payload, ExceptionResolved) and not self._is_open_exception_of(payload.exception_id, unit.lpn):
+            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
+                            f"no open exception {payload.exception_id} about unit {unit.lpn}")
         try:
             changed = evolve(unit, payload)
         except IllegalTransition as refused:
             return self._refused_transition(event, unit, refused)
+        if isinstance(payload, DispositionDecided):
+            unapproved = self._unapproved_override(unit, changed, payload)
+            if unapproved is not None:
+                return unapproved
         outcome = _APPLIED
         if isinstance(payload, UnitStored):
             outcome = self._check_store_policy(event, unit, payload)
@@ -417,12 +440,53 @@ class _Batch:
             self._close_exception(payload, event.actor)
         self._write_unit(unit, changed, event)
         return outcome
+    def _is_open_exception_of(self, exception_id: str, lpn: str) -> bool:
+        row = self.conn.execute(select(t.exceptions.c.lpn).where(
+            t.exceptions.c.exception_id == exception_id, t.exceptions.c.status == "open")).first()
+        return row is not None and row.lpn == lpn
+
+    def _unapproved_override(self, unit: ReturnUnit, decided: ReturnUnit, payload: DispositionDecided
+                             ) -> _Outcome | None:
+        """Re-check a device's decision with the server's rules. An override the rules want approved,
+        sent without approval, is still recorded, but the unit waits for a supervisor."""
+        decision = payload.decision
+        if decision.approved_by or unit.grade is None or (decided.state, UnitEvent.DISPUTE) not in TRANSITIONS:
+            return None
+        try:
+            rule = suggest(self._rules(), category=self._category(unit.sku), grade=unit.grade,
+                           reason_code=unit.reason_code, condition_codes=unit.condition_codes)
+        except InvalidInput:  # no server rule covers it: nothing to enforce
+            return None
+        if decision.disposition is rule.disposition or not rule.override_needs_approval:
+            return None
+        self._write_unit(unit, advance(decided, UnitEvent.DISPUTE), None)
+        return _Outcome(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
+                        f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
+                        f"approval (rule {rule.rule_id}); the unit waits for one",
+                        (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
+                                                           "suggested": rule.disposition.value,
+                                                           "chosen": decision.disposition.value}))
+
+    def _rules(self) -> list[DispositionRule]:
+        if self._rule_set is None:
+            self._rule_set = [DispositionRule.model_validate(r.body) for r in self.conn.execute(
+                select(t.disposition_rules.c.body).order_by(t.disposition_rules.c.position))]
+        return self._rule_set
+
+    def _category(self, sku: str) -> str:
+        return self.conn.execute(select(t.items.c.category).where(t.items.c.sku == sku)).scalar_one()
+
     def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> _Outcome:
         if payload.sku not in self._skus:
             return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
         existing = self.unit(payload.lpn)
         if existing is not None:
-            if existing.sku == payload.sku and existing.serial == payload.serial:
+            # Two devices recorded the same receipt only if every fact of it agrees; otherwise one
+            # license plate is on two physical units.
+            same = (existing.sku, existing.serial, existing.lot, existing.rma_id, existing.line_no) == (
+                payload.sku, payload.serial, payload.lot, _optional(payload, "rma_id"), _optional(payload, "line_no")
+            ) and (isinstance(payload, RmaReceipt) or existing.reason_code == payload.reason_code)
+            if same:
                 return _Outcome(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED, "already received by another device")
             return _Outcome(Outcome.CONFLICT, ConflictRule.LPN_REUSED,
                             f"license plate {payload.lpn} is already on unit {existing.sku}",
@@ -467,10 +531,11 @@ class _Batch:
             # supervisor and a closed one is done, so those refuse the decision like any other
             # invalid step (advance() would raise, and the whole batch would be refused again on
             # every retry, blocking the device's queue).
-            if (current is not None and event.base_version < (unit.server_version or 0)
-                    and (unit.state, UnitEvent.DISPUTE) in TRANSITIONS):
-                disputed = advance(unit, UnitEvent.DISPUTE)
-                self._write_unit(unit, disputed, event)
+            rival = current is not None and event.base_version < (unit.server_version or 0)
+            if rival and unit.state in (UnitState.QUARANTINED, UnitState.DISPUTED) or (
+                    rival and (unit.state, UnitEvent.DISPUTE) in TRANSITIONS):
+                if (unit.state, UnitEvent.DISPUTE) in TRANSITIONS:
+                    self._write_unit(unit, advance(unit, UnitEvent.DISPUTE), event)
                 return _Outcome(Outcome.CONFLICT, ConflictRule.DIFFERENT_DECISIONS,
                                 f"{field_name} {value} differs from {current} decided first; a supervisor decides",
                                 (ExceptionKind.DISPUTE, {"lpn": unit.lpn, "field": field_name,
@@ -489,7 +554,7 @@ class _Batch:
             return _Outcome(Outcome.CONFLICT, ConflictRule.BIN_TYPE_MISMATCH, str(mismatch),
                             (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
                                                                   "required": mismatch.required}))
-        if row.reassigned_at is not None and _aware(row.reassigned_at) > event.occurred_at.astimezone(dt.UTC):
+        if row.reassigned_at is not None and row.reassigned_at > self._physical_time(event):
             return _Outcome(Outcome.CONFLICT, ConflictRule.BIN_REASSIGNED_OFFLINE,
                             f"bin {row.code} was reassigned ({row.purpose}) while this device was offline",
                             (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
@@ -498,8 +563,11 @@ class _Batch:
 
     def _reassign(self, event: Event | None, payload: BinReassigned) -> _Outcome:
         row = self.bin(payload.bin_code)
-        if row.type != BinType.QUARANTINE:
-            return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, f"{row.code} is not a quarantine bin")
+        target = self.bin(payload.move_contents_to) if payload.move_contents_to else None
+        for bin_row in filter(None, (row, target)):
+            if bin_row.type != BinType.QUARANTINE:
+                return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
+                                f"{bin_row.code} is not a quarantine bin: quarantined units stay in quarantine")
         self.conn.execute(update(t.bins).where(t.bins.c.code == row.code).values(
             purpose=payload.purpose, zone=payload.zone, owner=payload.owner, version=t.bins.c.version + 1,
             reassigned_at=self.received_at))
@@ -563,8 +631,8 @@ class _Batch:
         return event.occurred_at.astimezone(dt.UTC) + self._skew
 
     def _publish(self, device_id: str | None, kind: str, key: str, body: dict[str, Any]) -> None:
-        """Queue a change for the pull feed (device_id None: for every device)."""
-        self.change_rows.append((device_id, kind, key, _dumps(body)))
+        """Queue a change for the pull feed: for one device, or for every device of this batch's site."""
+        self.change_rows.append((device_id, self.site_id, kind, key, _dumps(body)))
 
     def _open_exception(self, kind: ExceptionKind, event: Event, detail: dict[str, Any]) -> str:
         exception_id = new_id("EXC")
@@ -771,7 +839,7 @@ _EVENT_INSERT = _RowInsert(t.events, (
 _UNIT_INSERT = _RowInsert(t.units, (*_UNIT_FIELDS, "condition_codes", "version", "received_device", "received_at",
                                     "reclassified_at", "stored_at"),
                           converted=("received_at", "reclassified_at", "stored_at"))
-_CHANGE_INSERT = _RowInsert(t.changes, ("device_id", "kind", "key", "body"))
+_CHANGE_INSERT = _RowInsert(t.changes, ("device_id", "site_id", "kind", "key", "body"))
 
 
 def _same(value: Any) -> Any:
@@ -831,10 +899,6 @@ def _decision_of(event: Event) -> tuple[str, Any] | None:
     if isinstance(event.payload, DispositionDecided):
         return "disposition", event.payload.decision.disposition
     return None
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _server_action(engine: Engine, supervisor: Actor, received_at: dt.datetime, action: str,

@@ -16,6 +16,7 @@ class ConflictRule(StrEnum):
     RECEIPT_ON_CLOSED_RMA = "receipt_on_closed_rma"        # receipt accepted, exception
     DUPLICATE_SERIAL = "duplicate_serial"                  # second receipt accepted, exception
     LPN_REUSED = "lpn_reused"                              # a second unit under one license plate: exception
+    OVERRIDE_NEEDS_APPROVAL = "override_needs_approval"    # recorded, unit held until a supervisor approves
     ACTOR_LACKS_ROLE = "actor_lacks_role"                  # rejected, security audit entry
     WRONG_SITE = "wrong_site"                              # a bin outside the device's site: rejected, security
     UNKNOWN_REFERENCE = "unknown_reference"                # an item, unit, RMA or bin the server does not know

@@ -246,3 +246,91 @@ def test_supervisor_releases_and_reassigns_from_the_office_and_devices_pull_it(a
     unit_changes = [c["body"] for c in page["changes"] if c["kind"] == "unit" and c["key"] == LPN1]
     assert (unit_changes[-1]["state"], unit_changes[-1]["bin_code"]) == ("graded", "BIN-QUA-Q02")
     assert count(erp_engine, t.audit, t.audit.c.rule.in_(["supervisor_release", "supervisor_reassignment"])) == 2
+
+
+def test_a_rival_decision_on_a_quarantined_unit_opens_an_exception_without_blocking(api, erp_engine, device_factory,
+                                                                                      catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED, grade=Grade.X)
+    store.decide_disposition(ASSOCIATE, lpn=LPN1, disposition=Disposition.QUARANTINE)
+    assert push(api, headers, store).status_code == 200
+    _, headers2 = device_factory("hh-2")
+    rival = craft("hh-2", 1, UnitGraded(lpn=LPN1, grade=Grade.B), base_version=2)
+    response = push(api, headers2, store, events=[rival])
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("conflict", "different_decisions_disputed")
+    assert scalar(erp_engine, select(t.units.c.state)) == "quarantined"  # already waiting for a supervisor
+    assert scalar(erp_engine, select(t.exceptions.c.kind)) == "dispute"
+
+
+def test_a_device_resolution_must_name_an_open_dispute_of_that_unit(api, erp_engine, device_factory, catalogue):
+    from domain import ExceptionResolved
+
+    result = _graded_on_two_devices(api, erp_engine, device_factory, catalogue, Grade.C)
+    supervisor_store, supervisor_headers = device_factory("hh-sup")
+    wrong = craft("hh-sup", 1, ExceptionResolved(exception_id="EXC-nonexistent", lpn=LPN1, grade=Grade.C, note="x"),
+                  actor="sam", role=Role.SUPERVISOR)
+    right = craft("hh-sup", 2, ExceptionResolved(exception_id=result["exception_id"], lpn=LPN1, grade=Grade.C,
+                                                 note="scratch confirmed"), actor="sam", role=Role.SUPERVISOR)
+    results = push(api, supervisor_headers, supervisor_store, events=[wrong, right]).json()["results"]
+    assert [(r["outcome"], r["rule"]) for r in results] == [("rejected", "unknown_reference"), ("applied", None)]
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units.c.state, t.units.c.grade)).one()
+        status = conn.execute(select(t.exceptions.c.status)).scalar()
+    assert (unit.state, unit.grade, status) == ("graded", "C", "resolved")
+
+
+def test_two_events_with_one_id_in_a_batch_are_refused(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.INSPECTED)
+    first, second = store.events()
+    twin = second.model_copy(update={"event_id": first.event_id})
+    response = push(api, headers, store, events=[first, twin])
+    assert response.status_code == 409 and response.json()["error"] == "event_id_taken"
+    assert count(erp_engine, t.events) == 0
+
+
+def test_one_license_plate_on_two_different_receipts_is_an_exception(api, erp_engine, device_factory, catalogue):
+    item = next(i for i in catalogue.items if not (i.serial_tracked or i.lot_tracked))
+    first, h1 = device_factory("hh-1")
+    second, h2 = device_factory("hh-2")
+    first.receive(ASSOCIATE, lpn=LPN1, sku=item.sku, bin_code="BIN-DCK-A01", reason_code="size_fit")
+    second.receive(ASSOCIATE, lpn=LPN1, sku=item.sku, bin_code="BIN-DCK-A02", reason_code="defective")
+    push(api, h1, first)
+    result = push(api, h2, second).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("conflict", "lpn_reused")
+    assert scalar(erp_engine, select(t.exceptions.c.kind)) == "duplicate_lpn"
+
+
+def test_a_device_at_another_site_cannot_touch_this_sites_units(api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.INSPECTED)
+    push(api, headers, store)
+    with erp_engine.begin() as conn:
+        conn.execute(t.sites.insert().values(site_id="DC2", name="Returns centre 2"))
+    from tests.erp.conftest import provision
+
+    headers_dc2 = provision(erp_engine, "hh-dc2", site_id="DC2")
+    grade = craft("hh-dc2", 1, UnitGraded(lpn=LPN1, grade=Grade.A), base_version=2)
+    result = push(api, headers_dc2, store, events=[grade]).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("rejected", "wrong_site")
+    page = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers_dc2).json()
+    assert not [c for c in page["changes"] if c["kind"] == "unit"]
+
+
+def test_an_override_without_the_approval_the_server_rules_ask_for_is_held_for_a_supervisor(
+        api, erp_engine, device_factory, catalogue):
+    from domain import DispositionDecided, DispositionDecision
+
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED, grade=Grade.D)  # grade D: scrap, overrides need approval
+    push(api, headers, store)
+    claim = DispositionDecision(disposition=Disposition.RESTOCK, suggested=Disposition.RESTOCK, rule_id="grade_a_restock")
+    event = craft("hh-1", 4, DispositionDecided(lpn=LPN1, decision=claim), base_version=3)
+    result = push(api, headers, store, events=[event]).json()["results"][0]
+    assert (result["outcome"], result["rule"]) == ("conflict", "override_needs_approval")
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units.c.state, t.units.c.disposition)).one()
+        kind = conn.execute(select(t.exceptions.c.kind)).scalar()
+    assert (unit.state, unit.disposition, kind) == ("disputed", "restock", "override_approval")
