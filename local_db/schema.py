@@ -40,17 +40,21 @@ _V1 = (
         rma_id TEXT NOT NULL REFERENCES rmas(rma_id), line_no INTEGER NOT NULL, sku TEXT NOT NULL,
         expected_qty INTEGER NOT NULL, reason_code TEXT NOT NULL, PRIMARY KEY (rma_id, line_no)) STRICT""",
     # The append-only event log: device_seq is gap-free and assigned in the writing transaction.
-    # The outbox is read by device_seq range (what is pending follows what was acknowledged), so it
-    # needs no index of its own. event_id is not indexed either: the device makes each one (UUIDv7,
-    # 74 random bits) and the server enforces uniqueness; an index would cost a page per command.
+    # event_id is not indexed: the device makes each one (UUIDv7, 74 random bits) and the server
+    # enforces uniqueness; an index would cost a page per durable command.
     """CREATE TABLE events (
         device_seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, type TEXT NOT NULL,
         hlc TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, occurred_at TEXT NOT NULL,
         schema_version INTEGER NOT NULL, base_version INTEGER NOT NULL, payload TEXT NOT NULL) STRICT""",
-    """CREATE TABLE outbox (
+    # What the server answered for each event, written when the answer arrives. An event with no
+    # answer yet is pending, so a command writes nothing here (the outbox view shows all three).
+    """CREATE TABLE sync_results (
         device_seq INTEGER PRIMARY KEY REFERENCES events(device_seq),
-        status TEXT NOT NULL CHECK (status IN ('pending', 'acknowledged', 'rejected')),
+        status TEXT NOT NULL CHECK (status IN ('acknowledged', 'rejected')),
         reason TEXT, updated_at TEXT NOT NULL) STRICT""",
+    """CREATE VIEW outbox AS
+        SELECT e.device_seq, COALESCE(r.status, 'pending') AS status, r.reason, r.updated_at
+        FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq""",
     # Projections of the event log, written in the same transaction as the event. Keyed tables are
     # WITHOUT ROWID: one b-tree instead of table plus key index, fewer pages per durable commit.
     """CREATE TABLE units (

@@ -1,8 +1,8 @@
 """The device store: one SQLite file holding master data, the event log, the outbox and projections.
 
 Every command validates through domain/, then in ONE transaction assigns the next device_seq,
-appends the event, marks it pending in the outbox and updates the projections. Any error rolls
-the whole transaction back: the caller gets a typed error and nothing is written.
+appends the event (pending in the outbox until the server answers) and updates the projections.
+Any error rolls the whole transaction back: the caller gets a typed error and nothing is written.
 """
 
 from __future__ import annotations
@@ -473,10 +473,6 @@ class DeviceStore:
                base_version, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (seq, str(event.event_id), event.type.value, event.hlc, event.actor, event.role.value,
              event.occurred_at.isoformat(), event.schema_version, base_version, payload.model_dump_json()),
-        )
-        self._conn.execute(
-            "INSERT INTO outbox (device_seq, status, updated_at) VALUES (?, 'pending', ?)",
-            (seq, event.occurred_at.isoformat()),
         )
         project(self._conn, event, change)
         return event

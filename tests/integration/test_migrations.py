@@ -20,8 +20,8 @@ def digest(path):
 def test_a_new_file_gets_the_latest_schema(tmp_path):
     with DeviceStore.open(tmp_path / "new.db") as store:
         assert schema_version(store.db) == LATEST_VERSION == MIGRATIONS[-1].version
-        assert {"events", "outbox", "units", "items"} <= set(store.db.table_names())
-        assert {"stock", "rma_receipts", "bin_contents"} <= set(store.db.view_names())
+        assert {"events", "sync_results", "units", "items"} <= set(store.db.table_names())
+        assert {"outbox", "stock", "rma_receipts", "bin_contents"} <= set(store.db.view_names())
 
 
 def test_versions_are_ordered_and_unique():
