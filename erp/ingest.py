@@ -270,6 +270,7 @@ class _Batch:
     _rma_lines: dict[tuple[str, int], Any] = field(default_factory=dict)
     _serials: dict[tuple[str, str], str] = field(default_factory=dict)
     _rule_set: list[DispositionRule] | None = None
+    _categories: dict[str, str] = field(default_factory=dict)
     # Authorisation that depends only on (actor, role, event type), or only on a bin, within this batch.
     _role_checks: dict[tuple[str, Role, Any], _Outcome | None] = field(default_factory=dict)
     _bin_checks: dict[str, _Outcome | None] = field(default_factory=dict)
@@ -308,6 +309,10 @@ class _Batch:
         if bins:
             self._bins.update({b: None for b in bins})
             self._bins.update({r.code: r for r in c.execute(select(t.bins).where(t.bins.c.code.in_(bins)))})
+        decided = [self.units[p.lpn] for p in payloads if isinstance(p, DispositionDecided) and self.units.get(p.lpn)]
+        if decided:
+            self._categories = dict(c.execute(select(t.items.c.sku, t.items.c.category).where(
+                t.items.c.sku.in_({u.sku for u in decided}))).all())
         if receipts:
             skus = {p.sku for p in receipts}
             self._skus = {r.sku for r in c.execute(select(t.items.c.sku).where(t.items.c.sku.in_(skus)))}
@@ -474,7 +479,10 @@ class _Batch:
         return self._rule_set
 
     def _category(self, sku: str) -> str:
-        return self.conn.execute(select(t.items.c.category).where(t.items.c.sku == sku)).scalar_one()
+        if sku not in self._categories:
+            self._categories[sku] = self.conn.execute(
+                select(t.items.c.category).where(t.items.c.sku == sku)).scalar_one()
+        return self._categories[sku]
 
     def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> _Outcome:
         if payload.sku not in self._skus:
