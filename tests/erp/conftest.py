@@ -100,3 +100,14 @@ def craft(device_id: str, seq: int, payload, *, actor: str = "alex", role=None, 
     return Event(event_id=uuid7(millis, os.urandom(10)), device_id=device_id, device_seq=seq,
                  hlc=f"{millis:015d}.{seq:06d}", actor=actor, role=role or Role.ASSOCIATE, occurred_at=occurred_at,
                  type=payload.type, base_version=base_version, payload=payload)
+
+
+def pull_all(api: TestClient, headers: dict[str, str], page_size: int = 1000) -> list[dict]:
+    """Every change the device may pull, page by page from cursor 0."""
+    changes, cursor = [], 0
+    while True:
+        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": page_size}, headers=headers).json()
+        changes += page["changes"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            return changes

@@ -6,6 +6,7 @@ import pytest
 
 from domain import Role, User, hash_pin
 from erp.masterdata import put_users
+from tests.erp.conftest import pull_all
 
 ADA = ("ada", "9753")
 
@@ -61,14 +62,7 @@ def test_put_creates_then_updates_one_record_and_the_feed_carries_it(api, admin,
     assert mismatch.status_code == 422 and mismatch.json()["error"] == "key_mismatch"
     assert api.put("/api/v1/bins/BIN-QUA-Q09", json=body, auth=("sam", "1357")).status_code == 403
     _, headers = device_factory("hh-1")
-    changes = []
-    cursor = 0
-    while True:
-        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
-        changes += page["changes"]
-        cursor = page["cursor"]
-        if not page["more"]:
-            break
+    changes = pull_all(api, headers)
     bins = [c["body"] for c in changes if c["kind"] == "bin" and c["key"] == "BIN-QUA-Q09"]
     assert [b["purpose"] for b in bins] == ["recalls", "recall 2026-11"]
 
@@ -116,10 +110,7 @@ def test_records_come_back_whole_and_are_deleted_only_when_unused(api, admin, ca
     assert api.delete(f"/api/v1/items/{unused}", auth=admin).status_code == 204
     assert api.get(f"/api/v1/items/{unused}", auth=admin).status_code == 404
     assert api.delete(f"/api/v1/items/{unused}", auth=admin).status_code == 404
-    page = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=headers).json()
-    while page["more"]:
-        page = api.get("/api/v1/sync/pull", params={"after": page["cursor"], "limit": 1000}, headers=headers).json()
-    last = page["changes"][-1]
+    last = pull_all(api, headers)[-1]
     assert (last["kind"], last["key"], last["body"]) == ("item", unused, {"deleted": True})
 
 
@@ -163,13 +154,7 @@ def test_a_bin_must_match_its_label_and_belong_to_a_known_site(api, admin):
 
 def test_admins_pin_hashes_never_reach_devices(api, admin, device_factory):
     _, headers = device_factory("hh-1")
-    changes, cursor = [], 0
-    while True:
-        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
-        changes += page["changes"]
-        cursor = page["cursor"]
-        if not page["more"]:
-            break
+    changes = pull_all(api, headers)
     users = {c["key"] for c in changes if c["kind"] == "user"}
     assert users == {"alex", "sam"}
 
@@ -181,12 +166,6 @@ def test_a_device_pulls_its_own_sites_bins_only(api, admin, erp_engine):
     bin_dc2 = {"code": "BIN-QUA-Z01", "type": "quarantine", "zone": "Z", "site_id": "DC2"}
     assert api.put("/api/v1/bins/BIN-QUA-Z01", json=bin_dc2, auth=admin).status_code == 200
     headers = provision(erp_engine, "hh-dc2", site_id="DC2")
-    changes, cursor = [], 0
-    while True:
-        page = api.get("/api/v1/sync/pull", params={"after": cursor, "limit": 1000}, headers=headers).json()
-        changes += page["changes"]
-        cursor = page["cursor"]
-        if not page["more"]:
-            break
+    changes = pull_all(api, headers)
     assert [c["key"] for c in changes if c["kind"] == "bin"] == ["BIN-QUA-Z01"]
     assert len([c for c in changes if c["kind"] == "item"]) == 520  # items are the same everywhere
