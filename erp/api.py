@@ -17,7 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,6 +39,7 @@ from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushR
 from . import feed, identity, ingest, reports
 from .dashboard import render as render_dashboard
 from .masterdata import upsert
+from .storage import reader
 from .resources import RESOURCES, InUse, Resource, csv_records, import_records
 from . import tables as t
 from .identity import AuthenticationFailed
@@ -122,6 +123,7 @@ _ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method
 def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     app = FastAPI(title="returnflow central returns API", version="1",
                   description="System of record for returns: sync ingest, exceptions, reconciliation, metrics.")
+    reads = reader(engine)
     basic = HTTPBasic(auto_error=False)
     throttle = identity.SignInThrottle()
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
@@ -163,14 +165,14 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         scheme, _, secret = (authorization or "").partition(" ")
         if not x_returnflow_device or scheme.lower() != "bearer" or not secret:
             raise AuthenticationFailed(f"send {DEVICE_HEADER}: <device id> and 'Authorization: Bearer <secret>'")
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return identity.authenticate_device(conn, x_returnflow_device, secret)
 
     def user_with(permission: Permission):
         def check(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Actor:
             if credentials is None:
                 raise AuthenticationFailed("sign in with your user id and PIN (HTTP Basic)")
-            with engine.connect() as conn:
+            with reads.connect() as conn:
                 return identity.authenticate_user(conn, credentials.username, credentials.password, permission,
                                                   throttle)
         return check
@@ -184,7 +186,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/health")
     def health() -> dict[str, str]:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             conn.execute(select(1))
         return {"status": "ok"}
 
@@ -227,9 +229,8 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     def pull(device: DeviceDep, after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
              limit: Annotated[int, Query(ge=1, le=settings.max_pull_page)] = 500) -> PullPage:
         """Changes this device needs after its cursor, in order."""
-        with engine.begin() as conn:
+        with reads.connect() as conn:  # a pull never waits for a push
             rows = feed.page(conn, device.device_id, device.site_id, after, limit + 1)
-            conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(last_pull_at=now()))
         changes = [PullChange(seq=r.seq, kind=r.kind, key=r.key, body=r.body) for r in rows[:limit]]
         return PullPage(changes=changes, cursor=changes[-1].seq if changes else after, more=len(rows) > limit)
 
@@ -256,7 +257,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     @app.get(f"{API_PREFIX}/exceptions")
     def list_exceptions(_: SupervisorDep, status: Annotated[str, Query(pattern="^(open|resolved)$")] = "open",
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             rows = conn.execute(select(t.exceptions).where(t.exceptions.c.status == status)
                                 .order_by(t.exceptions.c.opened_at).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
@@ -293,24 +294,24 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     @app.get(f"{API_PREFIX}/reconciliation/stock")
     def stock_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Units per (item, bin, status), as the applied movements leave them."""
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return report(reports.stock(conn), fmt)
 
     @app.get(f"{API_PREFIX}/reconciliation/rmas")
     def rma_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Expected versus received per RMA line."""
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return report(reports.rma_receipts(conn), fmt)
 
     @app.get(f"{API_PREFIX}/reconciliation/variance")
     def variance_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Latest bin counts against what returns put in each bin."""
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return report(reports.inventory_variance(conn), fmt)
 
     @app.get(f"{API_PREFIX}/metrics")
     def metrics(_: SupervisorDep) -> dict[str, Any]:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return reports.metrics(conn, now())
 
     @app.post(f"{API_PREFIX}/refunds", status_code=201)
@@ -324,7 +325,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard(_: SupervisorDep) -> HTMLResponse:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             figures = reports.metrics(conn, now())
             open_exceptions = [dict(r._mapping) for r in conn.execute(
                 select(t.exceptions).where(t.exceptions.c.status == "open").order_by(t.exceptions.c.opened_at))]
@@ -356,32 +357,33 @@ class ImportReport(BaseModel):
 _MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
-def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: Any, writer: Any) -> None:
+def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep: Any, write_dep: Any) -> None:
     """List, get, put and bulk import for one kind of master data (routes named after it)."""
     base = f"{API_PREFIX}/{resource.name}"
+    reads = reader(engine)
     Key = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$")]
 
     def fetch(key: str) -> dict[str, Any]:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             rows = resource.rows(conn, key)
         if not rows:
             raise UnknownEntity(resource.name.rstrip("s").replace("-", " "), key)
         return rows[0]
 
     @app.get(base, name=f"list_{resource.name}")
-    def list_records(_: reader, after: Annotated[str, Query(pattern=r"^[\x21-\x7e]{0,64}$")] = "",
+    def list_records(_: read_dep, after: Annotated[str, Query(pattern=r"^[\x21-\x7e]{0,64}$")] = "",
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             return jsonable_encoder(resource.rows(conn, after=after, limit=limit))
 
     @app.get(base + "/{key}", name=f"get_{resource.name}")
-    def get_record(_: reader, key: Key) -> dict[str, Any]:
+    def get_record(_: read_dep, key: Key) -> dict[str, Any]:
         return jsonable_encoder(fetch(key))
 
     @app.put(base + "/{key}", name=f"put_{resource.name}",
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": f"#/components/schemas/{resource.model.__name__}"}}}}})
-    async def put_record(request: Request, _: writer, key: Key) -> dict[str, Any]:
+    async def put_record(request: Request, _: write_dep, key: Key) -> dict[str, Any]:
         record = _parse_json(await _read_limited(request, 1024 * 1024))
         if not isinstance(record, dict) or record.get(resource.key) != key:
             raise ApiError(422, "key_mismatch", f"the body's {resource.key} must be {key!r}")
@@ -392,7 +394,7 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: A
 
     @app.delete(base + "/{key}", name=f"delete_{resource.name}", status_code=204,
                 responses={409: {"model": Problem}})
-    def delete_record(_: writer, key: Key) -> Response:
+    def delete_record(_: write_dep, key: Key) -> Response:
         """Delete a record no other record uses; devices pull the deletion."""
         with engine.begin() as conn:
             resource.delete(conn, key)
@@ -403,7 +405,7 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, reader: A
                   "application/json": {"schema": {"type": "array", "items": {
                       "$ref": f"#/components/schemas/{resource.model.__name__}"}}},
                   "text/csv": {"schema": {"type": "string"}}}}})
-    async def import_records(request: Request, _: writer) -> ImportReport:
+    async def import_records(request: Request, _: write_dep) -> ImportReport:
         """Write every valid record; report each invalid one by row number, key and reason."""
         raw = await _read_limited(request, _MAX_IMPORT_BYTES)
         if request.headers.get("content-type", "").startswith("text/csv"):

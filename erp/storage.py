@@ -1,7 +1,8 @@
 """Engines for the central API: one SQLite file by default, PostgreSQL for production.
 
-Both go through SQLAlchemy Core. On SQLite every transaction is BEGIN IMMEDIATE (one writer at a
-time, no lost upgrade from read to write); on PostgreSQL row locks order each device's pushes.
+Both go through SQLAlchemy Core. On SQLite a writing transaction is BEGIN IMMEDIATE (one writer at
+a time, no lost upgrade from read to write) and a read through `reader()` is a plain BEGIN. On
+PostgreSQL the pull feed's advisory lock orders writers (see erp/feed.py).
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ def make_engine(url: str) -> Engine:
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn) -> None:
+            # Writers take the write lock up front (no lost upgrade from read to write); readers
+            # neither wait for writers nor hold them up, as WAL allows.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_size=8, max_overflow=4, pool_pre_ping=True)
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine and pool for read-only work: on SQLite its transactions take no write lock."""
+    return engine.execution_options(read_only=True)
 
 
 def open_database(url: str) -> Engine:

@@ -72,7 +72,6 @@ ledger = Table(
     Column("last_seq", BigInteger, nullable=False),
     Column("last_skew_ms", BigInteger),
     _ts("last_push_at"),
-    _ts("last_pull_at"),
 )
 
 users = Table(

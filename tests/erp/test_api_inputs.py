@@ -191,3 +191,18 @@ def test_sign_in_throttle_forgets_after_the_lockout():
     throttle.failed("sam")
     throttle.failed("sam")
     throttle.check("sam")  # the success reset the count: two failures are not three
+
+
+def test_a_pull_does_not_wait_for_a_writer(api, erp_engine, device):
+    import time
+
+    from sqlalchemy import update
+
+    _, headers = device
+    with erp_engine.begin() as conn:  # a writer holds the database's write lock meanwhile
+        conn.execute(update(t.sites).values(name="busy"))
+        started = time.monotonic()
+        response = api.get("/api/v1/sync/pull", params={"limit": 10}, headers=headers)
+        waited = time.monotonic() - started
+    assert response.status_code == 200 and len(response.json()["changes"]) == 10
+    assert waited < 5, f"the pull waited {waited:.1f} s for the writer (busy timeout is 30 s)"
