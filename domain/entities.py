@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -151,15 +150,3 @@ class ReturnUnit(Model):
     grade: Grade | None = None
     disposition: Disposition | None = None
     server_version: int = 0
-
-
-_SERIAL_RE = re.compile(r"^[\x21-\x7e]{1,40}$")
-
-
-def clean_identifier(kind: str, value: str | None) -> str | None:
-    """Serials and lots are printable ASCII without spaces (what GS1 AIs 10 and 21 allow)."""
-    if value is None or value == "":
-        return None
-    if not _SERIAL_RE.match(value):
-        raise InvalidInput(f"{kind} {value!r} is not printable text of at most 40 characters")
-    return value

@@ -190,21 +190,11 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             conn.execute(select(1))
         return {"status": "ok"}
 
-    from functools import wraps
-
-    # Authenticating a device reads the database, and on SQLite every transaction takes the write
-    # lock: it used to wait in SQLite's busy handler (sleeps of up to 100 ms) behind the pushes and
-    # rarely found a gap between them. It takes the turn this process's pushes queue on instead.
-    @wraps(device)
-    def push_device(*args: Any, **kwargs: Any) -> Device:
-        with ingest.sqlite_writer(engine):
-            return device(*args, **kwargs)
-
     @app.post(f"{API_PREFIX}/sync/push", response_model=PushResponse,
               responses={409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": {"$ref": "#/components/schemas/PushRequest"}}}}})
-    async def push(request: Request, device: Annotated[Device, Depends(push_device)]) -> Response:
+    async def push(request: Request, device: DeviceDep) -> Response:
         """Apply a batch of this device's events exactly once, in device_seq order."""
         raw = await _read_limited(request, settings.max_push_bytes)
         try:

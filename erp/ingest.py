@@ -64,7 +64,7 @@ from domain.codes import BinType, UnitState
 from domain.evolve import check_store_bin, evolve, received_unit
 from domain.entities import Bin
 from domain.units import TRANSITIONS, UnitEvent, advance
-from sync.protocol import EventResult, Outcome, PushResponse
+from sync.protocol import Outcome
 
 from . import feed
 from . import tables as t
@@ -108,11 +108,6 @@ class PushResult:
     last_seq: int
     received_at: dt.datetime
 
-    def response(self) -> PushResponse:
-        return PushResponse(results=[EventResult(event_id=e, device_seq=s, outcome=o, rule=r, exception_id=x, reason=w)
-                                     for e, s, o, r, x, w in self.results],
-                            last_seq=self.last_seq, received_at=self.received_at)
-
     def json(self) -> bytes:
         """The PushResponse document, as pydantic would write it."""
         return _dumps_bytes({
@@ -133,8 +128,7 @@ _SQLITE_WRITERS_GUARD = threading.Lock()
 
 @contextmanager
 def sqlite_writer(engine: Engine) -> Iterator[None]:
-    """Hold this process's turn to write to `engine`'s SQLite file (nothing on other databases).
-    Every transaction on the API's SQLite engine takes the write lock (BEGIN IMMEDIATE), reads too."""
+    """Hold this process's turn to write to `engine`'s SQLite file (nothing on other databases)."""
     if engine.dialect.name != "sqlite":
         yield
         return
@@ -148,11 +142,6 @@ def sqlite_writer(engine: Engine) -> Iterator[None]:
 def _transaction(engine: Engine) -> Iterator[Connection]:
     with sqlite_writer(engine), engine.begin() as conn:
         yield conn
-
-
-def push(engine: Engine, device: Device, events: list[Event], *, sent_at: dt.datetime,
-         received_at: dt.datetime) -> PushResponse:
-    return push_batch(engine, device, events, sent_at=sent_at, received_at=received_at).response()
 
 
 def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: dt.datetime,

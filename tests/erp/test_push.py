@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from domain import BlindReceipt, Disposition, Grade, QuarantineReleased, Role, UnitGraded, UnitState, UnitStored
 from domain.labels import lpn
 from erp import tables as t
+from sync.protocol import PushResponse
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.erp.conftest import craft, push
 from tests.integration.test_device_store import answers, plain_line, to_state
@@ -31,6 +32,7 @@ def test_a_device_log_is_applied_once_and_in_order(api, erp_engine, device_facto
     response = push(api, headers, store)
     assert response.status_code == 200, response.text
     body = response.json()
+    PushResponse.model_validate(body)  # written without pydantic on the server: still the documented shape
     assert [r["outcome"] for r in body["results"]] == ["applied"] * 5
     assert body["last_seq"] == 5
     with erp_engine.connect() as conn:
