@@ -34,7 +34,16 @@ from domain import (
     PermissionDenied,
     UnknownEntity,
 )
-from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem, PushRequest, PushResponse, is_supported_schema
+from sync.protocol import (
+    API_PREFIX,
+    DEVICE_HEADER,
+    Problem,
+    PullChange,
+    PullPage,
+    PushRequest,
+    PushResponse,
+    is_supported_schema,
+)
 
 from . import feed, identity, ingest, reports
 from .dashboard import render as render_dashboard
@@ -66,19 +75,6 @@ class ApiError(Exception):
 def _problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(Problem(error=error, message=message, **extra).model_dump(mode="json", exclude_none=True),
                         status_code=status)
-
-
-class PullChange(BaseModel):
-    seq: int
-    kind: str
-    key: str
-    body: dict[str, Any]
-
-
-class PullPage(BaseModel):
-    changes: list[PullChange]
-    cursor: int
-    more: bool
 
 
 class ReleaseRequest(BaseModel):

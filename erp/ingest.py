@@ -167,12 +167,16 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
         results = _stored_results(conn, device, duplicates)
         skew_ms = int((received_at - sent_at).total_seconds() * 1000)
         batch = _Batch(conn, device, received_at, skew_ms)
+        new_last = fresh[-1].device_seq if fresh else last
+        if fresh:
+            # First in the feed for this batch: every change after this marker reflects the device's
+            # events through new_last, so the device knows which of its own events to re-apply on top.
+            batch._publish(device.device_id, "ack", device.device_id, {"last_seq": new_last})
         batch.prefetch(fresh)
         for event, event_id in zip(fresh, fresh_ids):
             batch.apply(event, event_id)
         batch.flush()
         results += batch.results
-        new_last = fresh[-1].device_seq if fresh else last
         conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(
             last_seq=new_last, last_push_at=received_at, last_skew_ms=skew_ms))
     return PushResult(results=results, last_seq=new_last, received_at=received_at)

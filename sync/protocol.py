@@ -10,7 +10,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from domain import SCHEMA_VERSION, Event
 from domain.entities import Model
@@ -50,6 +50,40 @@ class PushResponse(Model):
     results: list[EventResult]
     last_seq: int = Field(description="the device's last applied device_seq after this push")
     received_at: dt.datetime
+
+
+class ChangeKind(StrEnum):
+    """What a pull feed entry carries. Master data and RMAs replace the device's copy by key (a body
+    {"deleted": true} removes it); the rest are sync bookkeeping."""
+
+    CATEGORY = "category"
+    REASON_CODE = "reason_code"
+    CONDITION_CODE = "condition_code"
+    RULES = "rules"  # the whole disposition rule set, in order, under key "all"
+    ITEM = "item"
+    BIN = "bin"  # a whole bin, or a reassignment's purpose, zone and owner
+    USER = "user"
+    RMA = "rma"
+    UNIT = "unit"  # the server's state of a return unit
+    EXCEPTION = "exception"
+    RESOLUTION = "resolution"
+    RESULT = "result"  # a rejection or conflict for one of this device's events
+    # This device's events through body["last_seq"] are reflected in every later entry.
+    ACK = "ack"
+
+
+# Answers the device reads ignore fields they do not know, so a newer server does not break it.
+class PullChange(BaseModel):
+    seq: int
+    kind: str
+    key: str
+    body: dict[str, Any]
+
+
+class PullPage(BaseModel):
+    changes: list[PullChange]
+    cursor: int
+    more: bool
 
 
 class Problem(Model):
