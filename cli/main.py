@@ -11,6 +11,7 @@ import click
 
 from cli.erp import erp
 from cli.scan import scan
+from cli.sync import connect, sync
 from domain import ReturnflowError
 
 
@@ -77,3 +78,5 @@ def demo_data(db_path: Path) -> None:
 # Each command module imports only click at the top: heavy libraries load when a command runs.
 cli.add_command(scan)
 cli.add_command(erp)
+cli.add_command(sync)
+device.add_command(connect)

@@ -70,7 +70,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                 reason = _rma_line_reason(conn, payload.rma_id, payload.line_no)
             else:
                 reason = payload.reason_code
-            _write_unit(conn, received_unit(payload, reason_code=reason), seq)
+            write_unit(conn, received_unit(payload, reason_code=reason), seq)
         case BinReassigned():
             conn.execute(
                 """INSERT INTO bin_assignments (bin_code, purpose, zone, owner, device_seq) VALUES (?, ?, ?, ?, ?)
@@ -83,7 +83,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                                                     (payload.bin_code,))]
                 for lpn in lpns:
                     unit = _existing_unit(conn, lpn)
-                    _write_unit(conn, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
+                    write_unit(conn, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
         case BinCounted():
             expected = dict(conn.execute(
                 "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (payload.bin_code,)))
@@ -100,7 +100,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                 after = change[1]
             else:
                 after = evolve(_existing_unit(conn, lpn), payload)
-            _write_unit(conn, after, seq)
+            write_unit(conn, after, seq)
             if isinstance(payload, InspectionRecorded):
                 conn.execute(
                     "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",
@@ -122,7 +122,7 @@ def _existing_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit:
     return unit
 
 
-def _write_unit(conn: sqlite3.Connection, unit: ReturnUnit, seq: int) -> None:
+def write_unit(conn: sqlite3.Connection, unit: ReturnUnit, seq: int) -> None:
     row = unit.model_dump(mode="json")
     row["condition_codes"] = json.dumps(row["condition_codes"])
     values = [row[c] for c in _UNIT_COLUMNS]

@@ -86,7 +86,41 @@ _V1 = (
         SELECT rma_id, line_no, COUNT(*) AS received_qty FROM units WHERE rma_id IS NOT NULL GROUP BY rma_id, line_no""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "device store: master data, event log, outbox, projections", _V1),)
+_V2 = (
+    # The server's answer now also says when an event was acknowledged with a conflict, and which
+    # named rule and exception it went to. SQLite cannot alter a CHECK: the table is rebuilt.
+    """DROP VIEW outbox""",
+    """CREATE TABLE sync_results_v2 (
+        device_seq INTEGER PRIMARY KEY REFERENCES events(device_seq),
+        status TEXT NOT NULL CHECK (status IN ('acknowledged', 'conflict', 'rejected')),
+        rule TEXT, exception_id TEXT, reason TEXT, updated_at TEXT NOT NULL) STRICT""",
+    """INSERT INTO sync_results_v2 (device_seq, status, reason, updated_at)
+        SELECT device_seq, status, reason, updated_at FROM sync_results""",
+    """DROP TABLE sync_results""",
+    """ALTER TABLE sync_results_v2 RENAME TO sync_results""",
+    """CREATE VIEW outbox AS
+        SELECT e.device_seq, e.type, COALESCE(r.status, 'pending') AS status, r.rule, r.exception_id, r.reason,
+               r.updated_at
+        FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq""",
+    """CREATE INDEX sync_results_refused ON sync_results(status) WHERE status <> 'acknowledged'""",
+    # The server's state of each unit as last pulled, and how many of this device's events it
+    # reflects: the unit's projection is this state with the device's later events re-applied.
+    """CREATE TABLE pulled_units (
+        lpn TEXT PRIMARY KEY, body TEXT NOT NULL, reflected_through INTEGER NOT NULL) STRICT, WITHOUT ROWID""",
+    # Photos wait here, by content hash, until they are uploaded ahead of the events naming them.
+    """CREATE TABLE photos (
+        sha256 TEXT PRIMARY KEY, content BLOB NOT NULL, taken_at TEXT NOT NULL, uploaded_at TEXT) STRICT""",
+    # Exceptions the server opened and resolved, pulled for the supervisor's queue.
+    """CREATE TABLE exceptions (
+        exception_id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, lpn TEXT, bin_code TEXT,
+        device_id TEXT, event_id TEXT, detail TEXT NOT NULL, resolution TEXT) STRICT""",
+    """CREATE INDEX exceptions_status ON exceptions(status)""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "device store: master data, event log, outbox, projections", _V1),
+    Migration(2, "sync: conflict outcomes, pulled unit states, photos, exceptions", _V2),
+)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -8,6 +8,7 @@ Any error rolls the whole transaction back: the caller gets a typed error and no
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import sqlite3
@@ -62,7 +63,7 @@ from domain.events import validate_device_id
 from domain.evolve import check_receiving_bin, check_store_bin, evolve
 from domain.gs1 import normalize_gtin
 
-from . import master
+from . import master, replica
 from .errors import NotInitialized, SchemaTooNew, StoreError
 from .projection import PROJECTION_TABLES, load_unit, project
 from .schema import LATEST_VERSION, migrate, schema_version
@@ -78,6 +79,20 @@ class Environment:
 
     wall_ms: Callable[[], int] = _system_wall_ms
     random_bytes: Callable[[int], bytes] = os.urandom
+
+
+@dataclass(frozen=True)
+class RefusedEvent:
+    """One of this device's events the server rejected, or accepted with a conflict for a supervisor."""
+
+    device_seq: int
+    type: str
+    occurred_at: str
+    lpn: str | None
+    status: str  # "rejected" or "conflict"
+    rule: str | None
+    exception_id: str | None
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,9 @@ class DeviceStore:
         self._rules: list[DispositionRule] | None = None
         self._device_id: str | None = None
         self._users: dict[str, User] = {}
+        # PRAGMA data_version moves when another connection (the sync worker's) commits: master
+        # data may have changed under the caches.
+        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     @classmethod
     def open(cls, path: str | Path, *, env: Environment | None = None) -> DeviceStore:
@@ -160,6 +178,7 @@ class DeviceStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"the device database is busy, try again ({exc})") from None
         try:
+            self._drop_stale_caches()
             yield self._conn
             self._conn.execute("COMMIT")
         except BaseException as exc:
@@ -254,6 +273,7 @@ class DeviceStore:
         return Rma.model_validate(dict(zip(("rma_id", "state", "channel", "order_ref", "created_at"), row)) | {"lines": lines})
 
     def user(self, user_id: str) -> User:
+        self._drop_stale_caches()
         if user_id in self._users:
             return self._users[user_id]
         row = self._conn.execute(
@@ -433,18 +453,101 @@ class DeviceStore:
                 self._item_facts(sku)
             return self._append(actor, build(BinCounted, bin_code=bin_code, counts=dict(counts)), base_version=0)
 
+    # --- sync -------------------------------------------------------------------------------
+
+    def next_push_seq(self) -> int:
+        return replica.next_push_seq(self._conn)
+
+    def pending_rows(self, from_seq: int, limit: int) -> list[replica.PushRow]:
+        """Up to `limit` events from `from_seq` on, as stored, for a push."""
+        return replica.pending_rows(self._conn, from_seq, limit)
+
+    def record_answers(self, answers: Sequence[replica.Answer]) -> None:
+        with self._write() as conn:
+            replica.record_answers(conn, answers, self._now())
+
+    def pull_cursor(self) -> int:
+        return replica.pull_cursor(self._conn)
+
+    def apply_pulled(self, changes: Sequence[Mapping[str, object]], cursor: int) -> None:
+        """Apply one pulled page and its cursor in one transaction."""
+        with self._write():
+            if replica.apply_page(self._db, changes, cursor, self._now()):
+                self._rules, self._users = None, {}
+
+    def sync_counts(self) -> dict[str, int]:
+        """pending (not yet answered), conflict and rejected events."""
+        counts = dict(self._conn.execute(
+            "SELECT status, COUNT(*) FROM sync_results WHERE status <> 'acknowledged' GROUP BY status").fetchall())
+        pending = self._conn.execute("SELECT COUNT(*) FROM events WHERE device_seq >= ?",
+                                     (self.next_push_seq(),)).fetchone()[0]
+        return {"pending": pending, "conflict": counts.get("conflict", 0), "rejected": counts.get("rejected", 0)}
+
+    def refused_events(self, limit: int = 100) -> list[RefusedEvent]:
+        """Events the server rejected or sent to a supervisor, newest first, with its reason."""
+        return [RefusedEvent(*r) for r in self._conn.execute(
+            """SELECT e.device_seq, e.type, e.occurred_at, json_extract(e.payload, '$.lpn'), r.status, r.rule,
+                      r.exception_id, r.reason
+               FROM sync_results r JOIN events e ON e.device_seq = r.device_seq
+               WHERE r.status <> 'acknowledged' ORDER BY r.device_seq DESC LIMIT ?""", (limit,))]
+
+    def add_photo(self, content: bytes) -> str:
+        """Keep a photo until it is uploaded; returns its content hash for an inspection."""
+        sha256 = hashlib.sha256(content).hexdigest()
+        with self._write() as conn:
+            conn.execute("INSERT INTO photos (sha256, content, taken_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                         (sha256, content, self._now()))
+        return sha256
+
+    def photos_to_upload(self, rows: Sequence[replica.PushRow]) -> list[tuple[str, bytes]]:
+        """The not yet uploaded photos the inspections among `rows` name."""
+        hashes = {h for r in rows if r.type == "inspection_recorded"
+                  for h in json.loads(r.payload)["inspection"]["photo_hashes"]}
+        if not hashes:
+            return []
+        return self._conn.execute(
+            """SELECT sha256, content FROM photos WHERE uploaded_at IS NULL
+               AND sha256 IN (SELECT value FROM json_each(?)) ORDER BY sha256""",
+            (json.dumps(sorted(hashes)),)).fetchall()
+
+    def photo_uploaded(self, sha256: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE photos SET uploaded_at = ? WHERE sha256 = ?", (self._now(), sha256))
+
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         (key, value))
+
     # --- maintenance ------------------------------------------------------------------------
 
     def rebuild_projections(self) -> None:
-        """Empty every projection and replay the whole event log into it, in one transaction."""
+        """Empty every projection and replay the whole event log into it, then lay each pulled unit
+        state under this device's later events again, in one transaction."""
         with self._write() as conn:
             events = self.events()  # inside the transaction: no event may slip in between
             for table in PROJECTION_TABLES:
                 conn.execute(f"DELETE FROM {table}")
             for event in events:
                 project(conn, event)
+            refused = [r[0] for r in conn.execute("SELECT device_seq FROM sync_results WHERE status = 'rejected'")]
+            replica.rederive_units(conn, {r[0] for r in conn.execute("SELECT lpn FROM pulled_units")})
+            replica.undo_rejected(conn, refused)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return dt.datetime.fromtimestamp(self._env.wall_ms() / 1000, dt.UTC).isoformat()
+
+    def _drop_stale_caches(self) -> None:
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._rules, self._users = None, {}
 
     def _append(self, actor: Actor, payload: Payload, *, base_version: int,
                 change: tuple[ReturnUnit, ReturnUnit] | None = None) -> Event:

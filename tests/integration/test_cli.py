@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from local_db import LATEST_VERSION
+
 RETURNFLOW = Path(sys.executable).with_name("returnflow")
 
 
@@ -23,7 +25,7 @@ def test_init_then_demo_data_prints_what_the_device_holds(tmp_path):
     db = tmp_path / "var" / "device.db"
     init = run("device", "init", "--db", str(db), "--device-id", "handheld-07")
     assert init.returncode == 0, init.stderr
-    assert "device handheld-07, schema version 1" in init.stdout
+    assert f"device handheld-07, schema version {LATEST_VERSION}" in init.stdout
     assert run("device", "init", "--db", str(db), "--device-id", "handheld-07").returncode == 0
     loaded = run("demo-data", "--db", str(db))
     assert loaded.returncode == 0, loaded.stderr

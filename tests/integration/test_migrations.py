@@ -42,6 +42,20 @@ def test_migrate_upgrades_an_older_file_keeping_its_data(tmp_path):
     db.close()
 
 
+def test_version_2_keeps_every_answer_of_a_version_1_outbox(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "v1.db")
+    migrate(db, MIGRATIONS[:1])
+    for seq in (1, 2, 3):
+        db.execute("INSERT INTO events VALUES (?, ?, 'bin_counted', 'h', 'alex', 'associate', 't', 1, 0, '{}')",
+                   (seq, f"e{seq}"))
+    db.execute("INSERT INTO sync_results VALUES (1, 'acknowledged', NULL, 't'), (2, 'rejected', 'no such bin', 't')")
+    db.conn.commit()
+    migrate(db)
+    assert db.execute("SELECT device_seq, status, reason FROM outbox ORDER BY device_seq").fetchall() == [
+        (1, "acknowledged", None), (2, "rejected", "no such bin"), (3, "pending", None)]
+    db.close()
+
+
 def test_a_failing_migration_leaves_the_previous_version(tmp_path):
     db = sqlite_utils.Database(tmp_path / "x.db")
     migrate(db)

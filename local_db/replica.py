@@ -1,0 +1,383 @@
+"""The device's side of sync: what to push, the server's answers, and pulled pages of server state.
+
+A unit's projection is the server's state of it as last pulled, with this device's own events
+that state does not yet reflect re-applied on top (never a rejected one). The feed says which
+events a state reflects: an "ack" entry precedes every push's changes, so each later entry
+reflects the device's events through that entry's last_seq. Every function here runs inside the
+caller's write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import sqlite_utils
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from domain import (
+    Bin,
+    BinReassigned,
+    BlindReceipt,
+    Category,
+    ConditionCode,
+    DispositionRule,
+    DomainError,
+    Item,
+    Payload,
+    ReasonCode,
+    ReturnUnit,
+    Rma,
+    RmaReceipt,
+    User,
+)
+from domain.evolve import evolve, received_unit
+
+from . import master
+from .projection import write_unit
+
+_PAYLOAD: TypeAdapter[Any] = TypeAdapter(Payload)
+
+# The server's outcome as the device's outbox records it: a duplicate is an earlier answer, and
+# only a rejected event is left out of the device's view.
+STATUS_OF_OUTCOME = {"applied": "acknowledged", "duplicate": "acknowledged", "conflict": "conflict",
+                     "rejected": "rejected"}
+
+
+@dataclass(frozen=True)
+class PushRow:
+    """One pending event as stored: the payload stays the JSON text it was written as."""
+
+    device_seq: int
+    event_id: str
+    type: str
+    hlc: str
+    actor: str
+    role: str
+    occurred_at: str
+    schema_version: int
+    base_version: int
+    payload: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The server's result for one of this device's events."""
+
+    device_seq: int
+    outcome: str
+    rule: str | None = None
+    exception_id: str | None = None
+    reason: str | None = None
+
+
+# --- the outbox ---------------------------------------------------------------------------------
+
+def next_push_seq(conn: sqlite3.Connection) -> int:
+    """The first event the server has not answered. Answers come for whole batches in device_seq
+    order, so the answered events are always a prefix of the log."""
+    return conn.execute("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM sync_results").fetchone()[0]
+
+
+def pending_rows(conn: sqlite3.Connection, from_seq: int, limit: int) -> list[PushRow]:
+    return [PushRow(*r) for r in conn.execute(
+        """SELECT device_seq, event_id, type, hlc, actor, role, occurred_at, schema_version, base_version, payload
+           FROM events WHERE device_seq >= ? ORDER BY device_seq LIMIT ?""", (from_seq, limit))]
+
+
+def record_answers(conn: sqlite3.Connection, answers: Sequence[Answer], now: str) -> None:
+    """Write the server's answers. A duplicate repeats an earlier answer: it never overwrites the
+    one recorded (which may say rejected, from the pull feed). A rejected event leaves the view."""
+    fresh = [a for a in answers if a.outcome != "duplicate"]
+    conn.executemany(
+        """INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (device_seq) DO UPDATE SET status = excluded.status, rule = excluded.rule,
+           exception_id = excluded.exception_id, reason = excluded.reason, updated_at = excluded.updated_at""",
+        [(a.device_seq, STATUS_OF_OUTCOME[a.outcome], a.rule, a.exception_id, a.reason, now) for a in fresh])
+    conn.executemany(
+        """INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at)
+           VALUES (?, 'acknowledged', ?, ?, ?, ?) ON CONFLICT (device_seq) DO NOTHING""",
+        [(a.device_seq, a.rule, a.exception_id, a.reason, now) for a in answers if a.outcome == "duplicate"])
+    rejected = [a.device_seq for a in fresh if a.outcome == "rejected"]
+    if rejected:
+        undo_rejected(conn, rejected)
+
+
+def undo_rejected(conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
+    """Re-derive what the rejected events touched, now without them."""
+    if not seqs:
+        return
+    lpns: set[str] = set()
+    bins: set[str] = set()
+    marks = ",".join("?" * len(seqs))
+    for type_, payload in conn.execute(f"SELECT type, payload FROM events WHERE device_seq IN ({marks})", seqs):
+        body = json.loads(payload)
+        if type_ == "bin_reassigned":
+            bins.add(body["bin_code"])
+            if body.get("move_contents_to"):
+                lpns.update(r[0] for r in conn.execute("SELECT lpn FROM units WHERE bin_code = ?",
+                                                        (body["move_contents_to"],)))
+        elif body.get("lpn"):
+            lpns.add(body["lpn"])
+    rederive_units(conn, lpns)
+    for code in bins:
+        rederive_bin_assignment(conn, code, reflected_through(conn))
+
+
+# --- pulled pages -------------------------------------------------------------------------------
+
+def pull_cursor(conn: sqlite3.Connection) -> int:
+    return int(_meta(conn, "pull_cursor", "0"))
+
+
+def reflected_through(conn: sqlite3.Connection) -> int:
+    return int(_meta(conn, "reflected_through", "0"))
+
+
+def apply_page(db: sqlite_utils.Database, changes: Iterable[Mapping[str, Any]], cursor: int, now: str) -> bool:
+    """Apply one pulled page and store its cursor. Returns whether master data changed. A kind
+    this release does not know (from a newer server) is skipped, never an error."""
+    conn = db.conn
+    through = reflected_through(conn)
+    units: set[str] = set()
+    bins: set[str] = set()
+    master_changed = False
+    for change in changes:
+        kind, key, body = change["kind"], change["key"], change["body"]
+        if kind == "ack":
+            through = max(through, int(body["last_seq"]))
+        elif kind == "unit":
+            conn.execute(
+                """INSERT INTO pulled_units (lpn, body, reflected_through) VALUES (?, ?, ?) ON CONFLICT (lpn)
+                   DO UPDATE SET body = excluded.body, reflected_through = excluded.reflected_through""",
+                (key, json.dumps(body), through))
+            units.add(key)
+        elif kind == "bin":
+            _apply_bin(db, key, body)
+            bins.add(key)
+            master_changed = True
+        elif kind in _MASTER:
+            _MASTER[kind](db, key, body)
+            master_changed = True
+        elif kind == "exception":
+            conn.execute(
+                """INSERT INTO exceptions (exception_id, kind, status, lpn, bin_code, device_id, event_id, detail)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (exception_id) DO NOTHING""",
+                (key, body["kind"], body["status"], body.get("lpn"), body.get("bin_code"), body.get("device_id"),
+                 body.get("event_id"), json.dumps(body.get("detail") or {})))
+        elif kind == "resolution":
+            conn.execute("UPDATE exceptions SET status = 'resolved', resolution = ? WHERE exception_id = ?",
+                         (json.dumps(body), key))
+        elif kind == "result":
+            _apply_result(conn, key, body, now)
+    rederive_units(conn, units)
+    for code in bins:
+        rederive_bin_assignment(conn, code, through)
+    _set_meta(conn, "pull_cursor", str(cursor))
+    _set_meta(conn, "reflected_through", str(through))
+    return master_changed
+
+
+def _apply_result(conn: sqlite3.Connection, event_id: str, body: Mapping[str, Any], now: str) -> None:
+    """A rejection or conflict the feed repeats: it reaches the device even when the push's answer did not."""
+    seq = body["device_seq"]
+    row = conn.execute("SELECT event_id FROM events WHERE device_seq = ?", (seq,)).fetchone()
+    if row is None or row[0] != event_id:
+        return
+    answer = Answer(seq, body["outcome"], body.get("rule"), body.get("exception_id"), body.get("reason"))
+    known = conn.execute("SELECT status FROM sync_results WHERE device_seq = ?", (seq,)).fetchone()
+    if known is None or known[0] != STATUS_OF_OUTCOME[answer.outcome]:
+        record_answers(conn, [answer], now)
+
+
+def _apply_bin(db: sqlite_utils.Database, code: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM bins WHERE code = ?", code)
+    elif "type" in body:
+        master.upsert_bins(db, [Bin.model_validate(body)])
+    else:  # a reassignment: purpose, zone and owner only
+        db.conn.execute("UPDATE bins SET purpose = ?, zone = ?, owner = ? WHERE code = ?",
+                     (body.get("purpose"), body.get("zone"), body.get("owner"), code))
+
+
+def rederive_bin_assignment(conn: sqlite3.Connection, code: str, through: int) -> None:
+    """A bin's local reassignment stands only while the server has not seen it (nor rejected it)."""
+    row = conn.execute(
+        """SELECT e.device_seq, e.payload FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq
+           WHERE e.device_seq > ? AND e.type = 'bin_reassigned' AND json_extract(e.payload, '$.bin_code') = ?
+             AND COALESCE(r.status, '') <> 'rejected' ORDER BY e.device_seq DESC LIMIT 1""", (through, code)).fetchone()
+    if row is None:
+        conn.execute("DELETE FROM bin_assignments WHERE bin_code = ?", (code,))
+        return
+    body = json.loads(row[1])
+    conn.execute(
+        """INSERT INTO bin_assignments (bin_code, purpose, zone, owner, device_seq) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (bin_code) DO UPDATE SET purpose = excluded.purpose, zone = excluded.zone,
+           owner = excluded.owner, device_seq = excluded.device_seq""",
+        (code, body["purpose"], body["zone"], body["owner"], row[0]))
+
+
+def rederive_units(conn: sqlite3.Connection, lpns: set[str]) -> None:
+    """Each unit's projection: its pulled state (if any) with this device's unreflected, unrejected
+    events re-applied in order. An event the pulled state no longer allows is left for the server to
+    judge (it stays in the outbox); a unit the device only knows from a rejected receipt goes."""
+    if not lpns:
+        return
+    bases: dict[str, tuple[ReturnUnit, int]] = {}
+    for lpn, body, through in conn.execute(
+            "SELECT lpn, body, reflected_through FROM pulled_units WHERE lpn IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(lpns)),)):
+        try:
+            bases[lpn] = (ReturnUnit.model_validate_json(body), through)
+        except (ValidationError, DomainError):
+            continue  # a state this release cannot read: the device keeps its own view
+    start = min((bases[lpn][1] if lpn in bases else 0) for lpn in lpns)
+    units: dict[str, ReturnUnit | None] = {lpn: bases[lpn][0] if lpn in bases else None for lpn in lpns}
+    last_seq: dict[str, int] = {}
+    for seq, type_, payload in conn.execute(
+            """SELECT e.device_seq, e.type, e.payload FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq
+               WHERE e.device_seq > ? AND COALESCE(r.status, '') <> 'rejected'
+                 AND (e.type = 'bin_reassigned' OR json_extract(e.payload, '$.lpn') IN (SELECT value FROM json_each(?)))
+               ORDER BY e.device_seq""", (start, json.dumps(sorted(lpns)))):
+        event = _PAYLOAD.validate_json(payload)
+        for lpn in _lpns_touched(event, units):
+            if lpn in bases and seq <= bases[lpn][1]:
+                continue  # the pulled state already reflects it
+            after = _replay(conn, units[lpn], event)
+            if after is not None:
+                units[lpn] = after
+                last_seq[lpn] = seq
+    for lpn, unit in units.items():
+        if unit is None:
+            conn.execute("DELETE FROM inspections WHERE lpn = ?", (lpn,))
+            conn.execute("DELETE FROM units WHERE lpn = ?", (lpn,))
+        elif _references_known(conn, unit):
+            current = conn.execute("SELECT last_seq FROM units WHERE lpn = ?", (lpn,)).fetchone()
+            write_unit(conn, unit, last_seq.get(lpn, current[0] if current else 0))
+
+
+def _lpns_touched(event: Any, units: Mapping[str, ReturnUnit | None]) -> list[str]:
+    if isinstance(event, BinReassigned):
+        if not event.move_contents_to:
+            return []
+        return [lpn for lpn, unit in units.items() if unit is not None and unit.bin_code == event.bin_code]
+    lpn = getattr(event, "lpn", None)
+    return [lpn] if lpn in units else []
+
+
+def _replay(conn: sqlite3.Connection, unit: ReturnUnit | None, event: Any) -> ReturnUnit | None:
+    """The unit after one of the device's own events, or None when the event changes nothing now."""
+    if isinstance(event, RmaReceipt | BlindReceipt):
+        if unit is not None:  # the server has the unit already: its state wins
+            return None
+        if isinstance(event, BlindReceipt):
+            return received_unit(event, reason_code=event.reason_code)
+        row = conn.execute("SELECT reason_code FROM rma_lines WHERE rma_id = ? AND line_no = ?",
+                           (event.rma_id, event.line_no)).fetchone()
+        return received_unit(event, reason_code=row[0]) if row else None
+    if unit is None:
+        return None
+    if isinstance(event, BinReassigned):
+        return unit.model_copy(update={"bin_code": event.move_contents_to})
+    try:
+        return evolve(unit, event)
+    except DomainError:
+        return None
+
+
+def _references_known(conn: sqlite3.Connection, unit: ReturnUnit) -> bool:
+    """Whether the device holds the item, bin and RMA line a pulled unit refers to (a unit of a site
+    this device does not serve refers to bins it never pulled)."""
+    checks = [("SELECT 1 FROM items WHERE sku = ?", (unit.sku,)), ("SELECT 1 FROM bins WHERE code = ?", (unit.bin_code,))]
+    if unit.rma_id is not None:
+        checks.append(("SELECT 1 FROM rma_lines WHERE rma_id = ? AND line_no = ?", (unit.rma_id, unit.line_no)))
+    return all(conn.execute(sql, args).fetchone() is not None for sql, args in checks)
+
+
+# --- master data from the feed ------------------------------------------------------------------
+
+def _delete_unless_used(conn: sqlite3.Connection, sql: str, *args: Any) -> None:
+    """The server deletes only what nothing uses; a device may still hold a pending unit that does,
+    and then keeps the record."""
+    conn.execute("SAVEPOINT pulled_delete")
+    try:
+        conn.execute(sql, args)
+    except sqlite3.IntegrityError:
+        conn.execute("ROLLBACK TO pulled_delete")
+    conn.execute("RELEASE pulled_delete")
+
+
+def _put_item(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM item_gtins WHERE sku = ?", key)
+        _delete_unless_used(db.conn, "DELETE FROM items WHERE sku = ?", key)
+        return
+    item = Item.model_validate(body)
+    # An item's GTINs are replaced whole, as on the server.
+    db.conn.execute("DELETE FROM item_gtins WHERE sku = ? AND gtin NOT IN (SELECT value FROM json_each(?))",
+                    (key, json.dumps(list(item.gtins))))
+    master.upsert_items(db, [item])
+
+
+def _put_rma(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM rma_lines WHERE rma_id = ?", key)
+        _delete_unless_used(db.conn, "DELETE FROM rmas WHERE rma_id = ?", key)
+        return
+    rma = Rma.model_validate(body)
+    master.upsert_rmas(db, [rma])
+    for (line_no,) in db.conn.execute("SELECT line_no FROM rma_lines WHERE rma_id = ?", (key,)).fetchall():
+        if rma.line(line_no) is None:
+            _delete_unless_used(db.conn, "DELETE FROM rma_lines WHERE rma_id = ? AND line_no = ?", key, line_no)
+
+
+def _put_category(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM categories WHERE code = ?", key)
+    else:
+        master.upsert_categories(db, [Category.model_validate(body)])
+
+
+def _put_reason(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM reason_codes WHERE code = ?", key)
+    else:
+        master.upsert_codes(db, [ReasonCode.model_validate(body)], [])
+
+
+def _put_condition(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):
+        _delete_unless_used(db.conn, "DELETE FROM condition_codes WHERE code = ?", key)
+    else:
+        master.upsert_codes(db, [], [ConditionCode.model_validate(body)])
+
+
+def _put_user(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
+    if body.get("deleted"):  # a user who signed events stays known, but can no longer sign in
+        db.conn.execute("UPDATE users SET active = 0 WHERE user_id = ?", (key,))
+    else:
+        master.upsert_users(db, [User.model_validate(body)])
+
+
+def _put_rules(db: sqlite_utils.Database, _: str, body: Mapping[str, Any]) -> None:
+    master.replace_rules(db, [DispositionRule.model_validate(r) for r in body["rules"]])
+
+
+_MASTER = {
+    "item": _put_item, "rma": _put_rma, "user": _put_user, "rules": _put_rules, "category": _put_category,
+    "reason_code": _put_reason, "condition_code": _put_condition,
+}
+
+
+def _meta(conn: sqlite3.Connection, key: str, default: str) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (key, value))

@@ -1,0 +1,304 @@
+"""The device sync engine: pushes the outbox, pulls server state, and keeps trying.
+
+One sync pushes every unanswered event in device_seq order, in batches (photos first), records
+each answer, then pulls feed pages after the device's cursor until the feed is exhausted, each
+page applied with its cursor in one transaction. In the app it runs on its own thread with its
+own database connection, on a timer, on demand and after every failure with exponential backoff
+and jitter, so the UI never waits for the network. Whatever the server answers, no event is ever
+discarded: a refused batch stays in the outbox until the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+
+from domain import ReturnflowError
+from local_db import DeviceStore
+from local_db.replica import Answer, PushRow
+
+from .credential import DeviceCredential
+from .protocol import API_PREFIX
+
+
+class SyncState(StrEnum):
+    ONLINE = "online"  # the last sync succeeded
+    OFFLINE = "offline"  # the central API cannot be reached
+    SYNCING = "syncing"
+    ERROR = "error"  # the API answered, but refused or failed: see the message
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # "push" or "pull"
+    done: int
+    total: int | None  # events to push; unknown for a pull
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: SyncState
+    pending: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    last_success_at: dt.datetime | None = None
+    progress: Progress | None = None
+    message: str | None = None  # why the last sync failed, in words for people
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    pushed: int
+    pulled: int
+    seconds: float
+
+
+class SyncFailed(ReturnflowError):
+    """A sync stopped before the end; what it did so far is kept, and it is tried again."""
+
+    state = SyncState.ERROR
+
+
+class ApiUnreachable(SyncFailed):
+    state = SyncState.OFFLINE
+
+
+class ServerFailed(SyncFailed):
+    """A 5xx, or an answer cut short: the server's problem, retried."""
+
+
+class DeviceRefused(SyncFailed):
+    """The API does not accept this device's credential (revoked, or a wrong secret)."""
+
+
+class ServerTooOld(SyncFailed):
+    """The API does not know the schema version of an event: the events wait for its upgrade."""
+
+
+class ProtocolError(SyncFailed):
+    """The API refused a request the device made; a bug on one side, reported and retried."""
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        db_path: str | Path,
+        erp_url: str,
+        credential: DeviceCredential,
+        *,
+        batch_size: int = 500,
+        page_size: int = 1000,
+        interval_s: float = 10.0,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),
+        transport: httpx.BaseTransport | None = None,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._db_path = Path(db_path)
+        self._credential = credential
+        self._batch_size = batch_size
+        self._page_size = page_size
+        self._interval_s = interval_s
+        self._wait = wait_random_exponential(multiplier=backoff_s, max=max_backoff_s)
+        self._now = now
+        self._client = httpx.Client(base_url=erp_url.rstrip("/") + API_PREFIX, headers=credential.headers(),
+                                    timeout=timeout, transport=transport)
+        self._status = SyncStatus(SyncState.OFFLINE)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[SyncStatus], None]] = []
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Set when the server asks for events again from an earlier seq (it lost what it had acknowledged).
+        self._resend_from: int | None = None
+
+    # --- what the UI sees and does --------------------------------------------------------
+
+    @property
+    def status(self) -> SyncStatus:
+        with self._lock:
+            return self._status
+
+    def subscribe(self, listener: Callable[[SyncStatus], None]) -> None:
+        """Call `listener` (on the sync thread) with every new status."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def request_sync(self) -> None:
+        """Sync now: cuts short the timer or a backoff wait."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="returnflow-sync", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        """Stop after the request in flight (safe from a signal handler)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
+        self.join(timeout)
+        self._client.close()
+
+    def run(self) -> None:
+        """Sync until stopped: after a success wait for the timer or a request; after a failure back
+        off with jitter (cut short by a request, so a reconnect is tried at once)."""
+        with DeviceStore.open(self._db_path) as store:
+            self._refresh(store, self.status.state)
+            retrying = Retrying(wait=self._wait, sleep=self._nap, retry=retry_if_exception_type(SyncFailed),
+                                stop=lambda _: self._stopping.is_set(), reraise=True)
+            while not self._stopping.is_set():
+                try:
+                    retrying(self.sync_once, store)
+                except SyncFailed:
+                    pass  # only when stopping: the status already says what went wrong
+                self._nap(self._interval_s)
+
+    # --- one sync -------------------------------------------------------------------------
+
+    def sync_once(self, store: DeviceStore) -> SyncReport:
+        started = time.monotonic()
+        self._refresh(store, SyncState.SYNCING)
+        try:
+            try:
+                pushed = self._push(store)
+            except (ServerTooOld, ProtocolError):
+                self._pull(store)  # the outbox waits, but the device still gets the server's news
+                raise
+            pulled = self._pull(store)
+        except SyncFailed as failed:
+            self._refresh(store, failed.state, message=str(failed))
+            raise
+        except Exception as unexpected:  # keep the worker alive; the events are safe in the outbox
+            self._refresh(store, SyncState.ERROR, message=f"sync failed: {unexpected}")
+            raise SyncFailed(f"sync failed: {unexpected}") from unexpected
+        finished = self._now()
+        store.set_meta("last_sync_at", finished.isoformat())
+        self._refresh(store, SyncState.ONLINE)
+        return SyncReport(pushed, pulled, time.monotonic() - started)
+
+    def _push(self, store: DeviceStore) -> int:
+        seq = self._resend_from or store.next_push_seq()
+        total = store.sync_counts()["pending"]
+        size, pushed = self._batch_size, 0
+        while rows := store.pending_rows(seq, size):
+            for sha256, content in store.photos_to_upload(rows):
+                self._request("PUT", f"/photos/{sha256}", content=content,
+                              headers={"content-type": "application/octet-stream"})
+                store.photo_uploaded(sha256)
+            response = self._request("POST", "/sync/push", content=self._push_body(rows),
+                                     headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))
+            if response.status_code == 200:
+                store.record_answers([
+                    Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"), r.get("reason"))
+                    for r in _json(response)["results"]])
+                self._resend_from = None
+                seq = rows[-1].device_seq + 1
+                pushed += len(rows)
+                self._progress("push", pushed, max(total, pushed))
+                continue
+            problem = _problem(response)
+            expected = problem.get("expected_seq")
+            if problem.get("error") == "gap" and isinstance(expected, int) and 1 <= expected < seq:
+                seq = self._resend_from = expected  # the server lost events it had answered: send them again
+            elif response.status_code == 413 and size > 1:
+                size //= 2
+            elif problem.get("error") == "unsupported_schema":
+                raise ServerTooOld(f"the central API does not know this device's events yet ({problem.get('message')}); "
+                                   "they are kept until it is upgraded")
+            else:
+                raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
+        return pushed
+
+    def _pull(self, store: DeviceStore) -> int:
+        cursor, pulled = store.pull_cursor(), 0
+        while True:
+            page = _json(self._request("GET", "/sync/pull", params={"after": cursor, "limit": self._page_size}))
+            store.apply_pulled(page["changes"], page["cursor"])
+            pulled += len(page["changes"])
+            self._progress("pull", pulled, None)
+            if not page["more"]:
+                return pulled
+            cursor = page["cursor"]
+
+    def _push_body(self, rows: list[PushRow]) -> bytes:
+        device_id = self._credential.device_id
+        return orjson.dumps({"device_id": device_id, "sent_at": self._now().isoformat(), "events": [
+            {"event_id": r.event_id, "device_id": device_id, "device_seq": r.device_seq, "hlc": r.hlc,
+             "actor": r.actor, "role": r.role, "occurred_at": r.occurred_at, "type": r.type,
+             "schema_version": r.schema_version, "base_version": r.base_version,
+             "payload": orjson.Fragment(r.payload)}  # stored as JSON: sent as it is
+            for r in rows]})
+
+    def _request(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"cannot reach the central API ({type(exc).__name__}); work goes on offline") from None
+        if response.status_code in (401, 403):
+            raise DeviceRefused(f"the central API refused this device: {_problem(response).get('message')}; "
+                                "ask an admin to provision it again")
+        if response.status_code >= 500:
+            raise ServerFailed(f"the central API failed ({response.status_code}); trying again")
+        if response.status_code not in expect:
+            raise ProtocolError(f"the central API refused {method} {path}: "
+                                f"{_problem(response).get('message', response.status_code)}")
+        return response
+
+    # --- status ---------------------------------------------------------------------------
+
+    def _refresh(self, store: DeviceStore, state: SyncState, message: str | None = None) -> None:
+        counts = store.sync_counts()
+        last = store.meta("last_sync_at")
+        self._publish(SyncStatus(state, counts["pending"], counts["conflict"], counts["rejected"],
+                                 dt.datetime.fromisoformat(last) if last else None, None, message))
+
+    def _progress(self, phase: str, done: int, total: int | None) -> None:
+        self._publish(replace(self.status, progress=Progress(phase, done, total)))
+
+    def _publish(self, status: SyncStatus) -> None:
+        with self._lock:
+            self._status = status
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(status)
+
+    def _nap(self, seconds: float) -> None:
+        if self._wake.wait(seconds):
+            self._wake.clear()
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise ServerFailed("the central API sent an unreadable answer; trying again") from None
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    return body if isinstance(body, dict) else {"message": f"HTTP {response.status_code}"}

@@ -1,0 +1,222 @@
+"""The sync engine against the real central API over loopback HTTP: push, pull, answers, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from sqlalchemy import select
+
+from domain import Grade, ReasonCode
+from erp.masterdata import put_reason_codes
+from erp import tables as t
+from local_db import DeviceStore
+from sync.credential import CredentialError, DeviceCredential, credential_path, load_credential, save_credential
+from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState
+from tests.conftest import ASSOCIATE, open_device, snapshot
+from tests.faults import Fault, FaultProxy
+from tests.sync.conftest import server_units
+from tests.sync.workflow import inspect, receive, to_stored
+
+MASTER_TABLES = ("categories", "reason_codes", "condition_codes", "disposition_rules", "items", "item_gtins", "bins",
+                 "users", "rmas", "rma_lines")
+UNIT_FIELDS = ("state", "bin_code", "grade", "disposition", "sku", "rma_id", "line_no", "serial", "lot",
+               "reason_code", "held_from")
+
+
+def device_view(store: DeviceStore, lpn: str) -> dict:
+    return {f: v for f, v in store.unit(lpn).model_dump(mode="json").items() if f in UNIT_FIELDS}
+
+
+def server_view(engine, lpn: str) -> dict:
+    row = server_units(engine)[lpn]
+    return {f: row[f] for f in UNIT_FIELDS}
+
+
+def server_events(engine, device_id: str) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(t.events.c.device_seq, t.events.c.outcome)
+                                              .where(t.events.c.device_id == device_id).order_by(t.events.c.device_seq))]
+
+
+def test_a_new_device_pulls_the_whole_catalogue(handhelds, catalogue, tmp_path):
+    device = handhelds("dev-a")
+    report = device.sync()
+    assert report.pulled > 0 and report.pushed == 0
+    with open_device(tmp_path / "reference.db", catalogue, "dev-ref") as reference:
+        assert snapshot(device.store, MASTER_TABLES) == snapshot(reference, MASTER_TABLES)
+    assert device.engine.status.state is SyncState.ONLINE
+    assert device.engine.status.last_success_at is not None
+
+
+def test_work_syncs_up_and_reaches_another_device(handhelds, erp_db):
+    a, b = handhelds("dev-a"), handhelds("dev-b")
+    a.sync(), b.sync()
+    lpn = receive(a.store, 17)
+    to_stored(a.store, lpn)
+    assert a.store.sync_counts()["pending"] == 5
+    assert a.sync().pushed == 5
+    assert a.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
+    assert server_events(erp_db, "dev-a") == [(seq, "applied") for seq in range(1, 6)]
+    b.sync()
+    assert device_view(b.store, lpn) == device_view(a.store, lpn) == server_view(erp_db, lpn)
+    assert b.store.unit(lpn).server_version == a.store.unit(lpn).server_version == server_units(erp_db)[lpn]["version"]
+
+
+def test_a_step_the_server_state_no_longer_allows_is_rejected_and_leaves_the_view(handhelds, erp_db):
+    a, b = handhelds("dev-a"), handhelds("dev-b")
+    a.sync(), b.sync()
+    lpn = receive(a.store, 21)
+    a.sync(), b.sync()
+    to_stored(a.store, lpn)
+    a.sync()
+    inspect(b.store, lpn)  # b has not pulled: locally the unit still waits for inspection
+    b.sync()
+    counts = b.store.sync_counts()
+    assert counts["rejected"] == 1 and counts["pending"] == 0
+    [refused] = b.store.refused_events()
+    assert (refused.type, refused.lpn, refused.status, refused.rule) == (
+        "inspection_recorded", lpn, "rejected", "invalid_transition")
+    assert "stored" in refused.reason
+    assert device_view(b.store, lpn) == server_view(erp_db, lpn) == device_view(a.store, lpn)
+
+
+def test_different_grades_from_the_same_base_dispute_the_unit_on_every_device(handhelds, erp_db):
+    a, b = handhelds("dev-a"), handhelds("dev-b")
+    a.sync(), b.sync()
+    lpn = receive(a.store, 22)
+    inspect(a.store, lpn)
+    a.sync(), b.sync()
+    a.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.A)
+    b.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.D)
+    a.sync(), b.sync(), a.sync()
+    assert [r.rule for r in b.store.refused_events()] == ["different_decisions_disputed"]
+    for device in (a, b):
+        assert device.store.unit(lpn).state.value == "disputed"
+        assert device_view(device.store, lpn) == server_view(erp_db, lpn)
+        [(kind, status)] = device.store.db.execute("SELECT kind, status FROM exceptions WHERE lpn = ?", (lpn,))
+        assert (kind, status) == ("dispute", "open")
+
+
+def test_answers_lost_on_the_way_back_are_duplicates_and_nothing_is_applied_twice(central, handhelds, erp_db):
+    with FaultProxy(central.port, seed=3) as proxy:
+        device = handhelds("dev-a", url=proxy.url, batch_size=2)
+        device.sync()
+        for n in range(6):
+            receive(device.store, 100 + n)
+        proxy.next_faults([Fault.DROP_RESPONSE, Fault.CUT_RESPONSE, Fault.ERROR_5XX_AFTER])
+        failures = 0
+        while True:
+            try:
+                device.sync()
+                break
+            except SyncFailed:
+                failures += 1
+    assert failures == 3
+    assert server_events(erp_db, "dev-a") == [(seq, "applied") for seq in range(1, 7)]
+    assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
+
+
+def test_a_server_that_lost_acknowledged_events_gets_them_again(handhelds, erp_db):
+    device = handhelds("dev-a")
+    device.sync()
+    for n in range(3):
+        receive(device.store, 200 + n)
+    # As if the device had been answered for all three by a server since restored from an older backup.
+    with device.store.db.conn:
+        device.store.db.execute("INSERT INTO sync_results (device_seq, status, updated_at) "
+                                "VALUES (1, 'acknowledged', 't'), (2, 'acknowledged', 't')")
+    device.sync()
+    assert server_events(erp_db, "dev-a") == [(1, "applied"), (2, "applied"), (3, "applied")]
+
+
+def test_events_of_a_schema_the_server_does_not_know_wait_and_pull_goes_on(handhelds, erp_db):
+    device = handhelds("dev-a")
+    device.sync()
+    receive(device.store, 300)
+    with device.store.db.conn:
+        device.store.db.execute("UPDATE events SET schema_version = 99 WHERE device_seq = 1")
+    with erp_db.begin() as conn:
+        put_reason_codes(conn, [ReasonCode(code="late", label="Arrived after the return window")])
+    with pytest.raises(ServerTooOld, match="kept until it is upgraded"):
+        device.sync()
+    assert device.store.db.execute("SELECT label FROM reason_codes WHERE code = 'late'").fetchone() is not None
+    assert device.store.sync_counts()["pending"] == 1
+    assert device.engine.status.state is SyncState.ERROR and "upgraded" in device.engine.status.message
+    assert server_events(erp_db, "dev-a") == []
+
+
+def test_a_revoked_device_keeps_its_events(handhelds, central, erp_db):
+    from erp.identity import revoke_device
+    import datetime as dt
+
+    device = handhelds("dev-a")
+    device.sync()
+    receive(device.store, 400)
+    with erp_db.begin() as conn:
+        revoke_device(conn, "dev-a", dt.datetime.now(dt.UTC))
+    with pytest.raises(DeviceRefused, match="refused this device"):
+        device.sync()
+    assert device.store.sync_counts()["pending"] == 1
+    assert device.engine.status.state is SyncState.ERROR
+
+
+def test_the_api_down_means_offline_and_nothing_is_lost(handhelds, central):
+    device = handhelds("dev-a")
+    device.sync()
+    receive(device.store, 500)
+    central.stop()
+    with pytest.raises(SyncFailed):
+        device.sync()
+    assert device.engine.status.state is SyncState.OFFLINE
+    assert device.engine.status.pending == 1
+    central.start()
+    device.sync()
+    assert device.engine.status.state is SyncState.ONLINE and device.engine.status.pending == 0
+
+
+def test_photos_reach_the_server_before_the_inspection_naming_them(handhelds, erp_db):
+    device = handhelds("dev-a")
+    device.sync()
+    lpn = receive(device.store, 600)
+    photo = os.urandom(3000)
+    sha = device.store.add_photo(photo)
+    category = device.store.item(device.store.unit(lpn).sku).category
+    device.store.inspect(ASSOCIATE, lpn=lpn, answers={q: True for q in device.store._checklist(category)},
+                         photo_hashes=[sha])
+    device.sync()
+    with erp_db.connect() as conn:
+        assert conn.execute(select(t.photos.c.content).where(t.photos.c.sha256 == sha)).scalar_one() == photo
+    assert device.store.db.execute("SELECT uploaded_at IS NOT NULL FROM photos").fetchone() == (1,)
+
+
+def test_the_background_worker_syncs_on_demand_and_after_an_outage(handhelds, central):
+    device = handhelds("dev-a", interval_s=3600)
+    seen = []
+    device.engine.subscribe(lambda status: seen.append(status.state))
+    device.engine.start()
+    from tests.sync.conftest import wait_for
+
+    wait_for(lambda: device.engine.status.state is SyncState.ONLINE)
+    central.stop()
+    receive(device.store, 700)
+    device.engine.request_sync()
+    wait_for(lambda: device.engine.status.state is SyncState.OFFLINE)
+    central.start()  # the worker retries with backoff: it comes back by itself
+    wait_for(lambda: device.engine.status.state is SyncState.ONLINE and device.engine.status.pending == 0)
+    assert SyncState.SYNCING in seen
+
+
+def test_the_credential_file_is_private_and_the_secret_never_shows(tmp_path):
+    path = credential_path(tmp_path / "device.db")
+    credential = DeviceCredential("dev-a", "s3cret-value")
+    save_credential(path, credential)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_credential(path) == credential
+    assert "s3cret" not in repr(credential)
+    assert json.loads(path.read_text())["secret"] == "s3cret-value"
+    path.chmod(0o644)
+    with pytest.raises(CredentialError, match="chmod 600"):
+        load_credential(path)
