@@ -44,7 +44,7 @@ def sync(db_path: Path, erp_url: str, once: bool, interval: float) -> None:
     """Push this device's events and pull what it needs; without --once, keep syncing until stopped."""
     from local_db import DeviceStore
     from sync.credential import credential_path, load_credential
-    from sync.engine import SyncEngine, SyncFailed, SyncStatus
+    from sync.engine import SyncEngine, SyncFailed, SyncState, SyncStatus
 
     credential = load_credential(credential_path(db_path))
     with DeviceStore.open(db_path) as store:
@@ -65,10 +65,16 @@ def sync(db_path: Path, erp_url: str, once: bool, interval: float) -> None:
                    f"pending {status.pending}, conflicts {status.conflicts}, rejected {status.rejected}")
         return
 
+    shown: list[str] = []
+
     def show(status: SyncStatus) -> None:
-        if status.progress is None:  # one line per state change, not per batch
-            click.echo(f"{status.state.value}: pending {status.pending}, conflicts {status.conflicts}, "
-                       f"rejected {status.rejected}" + (f" ({status.message})" if status.message else ""))
+        if status.state is SyncState.SYNCING:
+            return
+        line = (f"{status.state.value}: pending {status.pending}, conflicts {status.conflicts}, "
+                f"rejected {status.rejected}" + (f" ({status.message})" if status.message else ""))
+        if shown[-1:] != [line]:  # a line when something changed, not one per sync
+            shown.append(line)
+            click.echo(line)
 
     engine.subscribe(show)
     signal.signal(signal.SIGTERM, lambda *_: engine.request_stop())

@@ -165,7 +165,6 @@ class SyncEngine:
         """Sync until stopped: after a success wait for the timer or a request; after a failure back
         off with jitter (cut short by a request, so a reconnect is tried at once)."""
         with DeviceStore.open(self._db_path) as store:
-            self._refresh(store, self.status.state)
             retrying = Retrying(wait=self._wait, sleep=self._nap, retry=retry_if_exception_type(SyncFailed),
                                 stop=lambda _: self._stopping.is_set(), reraise=True)
             while not self._stopping.is_set():
