@@ -37,6 +37,7 @@ from .errors import (
     OverrideReasonRequired,
     PermissionDenied,
     ReturnflowError,
+    SignInFailed,
     UnknownEntity,
 )
 from .events import (
@@ -71,7 +72,7 @@ __all__ = [
     "ExceptionResolved", "Grade", "Hlc", "HybridClock", "IllegalTransition", "Inspection",
     "InspectionRecorded", "InvalidInput", "Item", "OverrideReasonRequired", "Payload", "Permission",
     "PermissionDenied", "QuarantineReleased", "ReasonCode", "ReturnUnit", "ReturnflowError", "Rma",
-    "RmaLine", "RmaReceipt", "RmaState", "Role", "UnitEvent", "UnitGraded", "UnitQuarantined",
+    "RmaLine", "RmaReceipt", "RmaState", "Role", "SignInFailed", "UnitEvent", "UnitGraded", "UnitQuarantined",
     "UnitState", "UnitStored", "UnknownEntity", "User", "advance", "build", "can", "decide", "gs1_check_digit",
     "hash_pin", "next_state", "normalize_gtin", "require", "suggest", "uuid7", "verify_pin",
 ]

@@ -52,6 +52,13 @@ class PermissionDenied(DomainError):
         super().__init__(f"{actor} ({role}) is not allowed to {permission.replace('_', ' ')}")
 
 
+class SignInFailed(DomainError):
+    """The same words for an unknown user and a wrong PIN: a guess learns nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong user or PIN: try again")
+
+
 class OverrideReasonRequired(DomainError):
     pass
 

@@ -2,9 +2,9 @@
 
 from .errors import NotInitialized, SchemaTooNew, StoreError
 from .schema import LATEST_VERSION, MIGRATIONS, Migration
-from .store import DeviceStore, Environment, StoreSummary
+from .store import DeviceStore, Environment, RefusedEvent, StoreSummary
 
 __all__ = [
     "LATEST_VERSION", "MIGRATIONS", "DeviceStore", "Environment", "Migration", "NotInitialized",
-    "SchemaTooNew", "StoreError", "StoreSummary",
+    "RefusedEvent", "SchemaTooNew", "StoreError", "StoreSummary",
 ]

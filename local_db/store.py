@@ -33,6 +33,7 @@ from domain import (
     DispositionDecided,
     DispositionRule,
     Event,
+    ExceptionResolved,
     Grade,
     Hlc,
     HybridClock,
@@ -47,8 +48,10 @@ from domain import (
     ReturnUnit,
     Rma,
     RmaReceipt,
+    SignInFailed,
     UnitGraded,
     UnitQuarantined,
+    UnitState,
     UnitStored,
     UnknownEntity,
     User,
@@ -452,6 +455,38 @@ class DeviceStore:
             for sku in counts:
                 self._item_facts(sku)
             return self._append(actor, build(BinCounted, bin_code=bin_code, counts=dict(counts)), base_version=0)
+
+    def resolve_exception(
+        self, actor: Actor, *, exception_id: str, note: str, grade: Grade | None = None,
+        disposition: Disposition | None = None,
+    ) -> Event:
+        """A supervisor settles an exception on the device: a disputed unit resumes with the chosen
+        grade or disposition; any other exception is closed with the note."""
+        with self._write() as conn:
+            self._check_actor(actor, Permission.RESOLVE_EXCEPTION)
+            row = conn.execute("SELECT lpn, status FROM exceptions WHERE exception_id = ?", (exception_id,)).fetchone()
+            if row is None:
+                raise UnknownEntity("exception", exception_id)
+            if row[1] != "open":
+                raise InvalidInput(f"exception {exception_id} is already resolved")
+            conn.execute("UPDATE exceptions SET status = 'resolved' WHERE exception_id = ?", (exception_id,))
+            unit = load_unit(conn, row[0]) if row[0] else None
+            if unit is not None and unit.state is UnitState.DISPUTED:
+                payload = build(ExceptionResolved, exception_id=exception_id, lpn=unit.lpn, grade=grade,
+                                disposition=disposition, note=note)
+                return self._unit_event(actor, unit, payload)
+            payload = build(ExceptionResolved, exception_id=exception_id, note=note)
+            return self._append(actor, payload, base_version=0)
+
+    def sign_in(self, user_id: str, pin: str) -> Actor:
+        """Check a user's PIN offline, against the users this device has synced."""
+        try:
+            user = self.user(user_id)
+        except UnknownEntity:
+            raise SignInFailed() from None
+        if not user.active or not verify_pin(pin, user.pin_hash):
+            raise SignInFailed()
+        return Actor(user_id=user.user_id, role=user.role)
 
     # --- sync -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from erp import tables as t
 from local_db import DeviceStore
 from sync.credential import CredentialError, DeviceCredential, credential_path, load_credential, save_credential
 from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState
-from tests.conftest import ASSOCIATE, open_device, snapshot
+from tests.conftest import ASSOCIATE, SUPERVISOR, open_device, snapshot
 from tests.faults import Fault, FaultProxy
 from tests.sync.conftest import server_units
 from tests.sync.workflow import inspect, receive, to_stored
@@ -220,3 +220,27 @@ def test_the_credential_file_is_private_and_the_secret_never_shows(tmp_path):
     path.chmod(0o644)
     with pytest.raises(CredentialError, match="chmod 600"):
         load_credential(path)
+
+
+def test_a_supervisor_settles_a_dispute_on_a_device_and_every_device_follows(handhelds, erp_db):
+    from app.models.common import Session
+    from app.models.supervisor import SupervisorModel
+
+    a, b = handhelds("dev-a"), handhelds("dev-b")
+    a.sync(), b.sync()
+    lpn = receive(a.store, 23)
+    inspect(a.store, lpn)
+    a.sync(), b.sync()
+    a.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.A)
+    b.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.C)
+    a.sync(), b.sync(), a.sync()
+    supervisor = SupervisorModel(Session(a.store, SUPERVISOR))
+    [dispute] = supervisor.exceptions()
+    assert (dispute.field, dispute.standing, dispute.proposed) == ("grade", "A", "C")
+    assert supervisor.resolve(dispute, "C", "photos show a scratch").ok
+    assert a.store.unit(lpn).grade is Grade.C and a.store.unit(lpn).state.value == "graded"
+    a.sync(), b.sync()
+    for device in (a, b):
+        assert device_view(device.store, lpn) == server_view(erp_db, lpn)
+        assert device.store.unit(lpn).grade is Grade.C
+        assert device.store.db.execute("SELECT status FROM exceptions").fetchall() == [("resolved",)]

@@ -1,0 +1,52 @@
+"""What every screen shares: the signed-in session, scan input and feedback in words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from domain import Actor, ReturnflowError
+from local_db import DeviceStore
+from scanner import DEFAULT_GS_STAND_INS, Scan, ScanError, classify, parse_wedge
+from sync.engine import SyncEngine
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The answer to one scan or action: success or error, in words an associate reads at a glance.
+    A view shows it in colour and plays the matching sound."""
+
+    ok: bool
+    message: str
+
+    @property
+    def sound(self) -> str:
+        return "ok" if self.ok else "error"
+
+
+@dataclass
+class Session:
+    """One signed-in associate or supervisor on this device."""
+
+    store: DeviceStore
+    actor: Actor
+    engine: SyncEngine | None = None  # None when the device runs without a central API
+
+
+def read_scan(typed: str, gs_stand_ins: tuple[str, ...] = DEFAULT_GS_STAND_INS) -> Scan:
+    """A scan field's submission, from a hardware scanner (keyboard wedge) or typed by hand: the
+    same parser and the same checks either way. Raises ScanError with words for the associate."""
+    wedge = parse_wedge(typed, gs_stand_ins=gs_stand_ins)
+    return classify(wedge.text, aim_id=wedge.aim_id)
+
+
+def attempt(action: Callable[[], T], saved: Callable[[T], str]) -> tuple[Feedback, T | None]:
+    """Run one command; its words on success ("saved" only after the commit), its error otherwise."""
+    try:
+        result = action()
+    except (ReturnflowError, ScanError) as refused:
+        return Feedback(False, str(refused)), None
+    return Feedback(True, saved(result)), result

@@ -1,0 +1,142 @@
+"""Receive: scan an RMA (or a package label for a blind return), then each item and its LPN label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain import Item, ReturnflowError, Rma, UnknownEntity
+from local_db.screens import LineProgress, rma_progress
+from scanner import ScanError, ScanKind, ScanSession
+
+from .common import Feedback, Session, attempt, read_scan
+
+RECEIVING_BIN = "BIN-DCK-A01"
+
+
+@dataclass
+class ReceiveModel:
+    session: Session
+    bin_code: str = RECEIVING_BIN
+    rma: Rma | None = None
+    # A package with no RMA on this device: received blind under its label, with a reason.
+    package_ref: str | None = None
+    blind_reason: str | None = None
+    item: Item | None = None  # the item in hand, waiting for its LPN label
+    unexpected: list[str] = field(default_factory=list)  # LPNs received blind while an RMA was open
+    feedback: Feedback | None = None
+    _identity: ScanSession = field(default_factory=ScanSession)
+
+    @property
+    def prompt(self) -> str:
+        """The one next thing to scan."""
+        if self.rma is None and self.blind_reason is None:
+            return "Scan the RMA or the package label"
+        if self.item is None:
+            return "Scan the item's barcode"
+        if self.item.serial_tracked and not self._identity.current.serial:
+            return f"Scan the serial number of {self.item.name}"
+        if self.item.lot_tracked and not (self._identity.current.lot and self._identity.current.expiry):
+            return f"Scan the lot and expiry label of {self.item.name}"
+        return f"Stick an LPN label on {self.item.name} and scan it"
+
+    def lines(self) -> list[LineProgress]:
+        return rma_progress(self.session.store, self.rma.rma_id) if self.rma else []
+
+    def submit(self, typed: str) -> Feedback:
+        try:
+            scan = read_scan(typed)
+            self.feedback = self._handle(scan)
+        except (ScanError, ReturnflowError) as refused:
+            self.feedback = Feedback(False, str(refused))
+        return self.feedback
+
+    def start_blind(self, reason_code: str) -> Feedback:
+        """Receive the package without an RMA: every item in it gets this reason."""
+        store = self.session.store
+        if store.db.execute("SELECT 1 FROM reason_codes WHERE code = ?", (reason_code,)).fetchone() is None:
+            self.feedback = Feedback(False, f"unknown reason {reason_code}: pick one from the list")
+        else:
+            self.rma, self.blind_reason, self.item = None, reason_code, None
+            self.feedback = Feedback(True, f"blind return{f' for package {self.package_ref}' if self.package_ref else ''}: "
+                                           "scan the items")
+        return self.feedback
+
+    def finish(self) -> None:
+        """The package is done: the next scan starts a new one."""
+        self.rma = self.package_ref = self.blind_reason = self.item = None
+        self.unexpected.clear()
+        self._identity.clear()
+
+    def reason_codes(self) -> list[tuple[str, str]]:
+        return self.session.store.db.execute("SELECT code, label FROM reason_codes ORDER BY label").fetchall()
+
+    def _handle(self, scan) -> Feedback:
+        store = self.session.store
+        match scan.kind:
+            case ScanKind.RMA:
+                try:
+                    rma = store.rma(scan.value)
+                except UnknownEntity:
+                    return Feedback(False, f"{scan.value} is not on this device: sync, or receive it as a blind return")
+                self.finish()
+                self.rma = rma
+                return Feedback(True, f"{rma.rma_id}: {len(rma.lines)} line(s), {rma.state.value}")
+            case ScanKind.TRACKING | ScanKind.SSCC:
+                self.finish()
+                self.package_ref = scan.value
+                return Feedback(True, f"package {scan.value} has no RMA here: pick a reason to receive it blind")
+            case ScanKind.BIN:
+                if scan.bin_type is None or scan.bin_type.value not in ("dock", "inspection"):
+                    return Feedback(False, f"{scan.value} is not a dock or inspection bin: receive into one of those")
+                self.bin_code = scan.value
+                return Feedback(True, f"receiving into {scan.value}")
+            case ScanKind.ITEM | ScanKind.GS1:
+                return self._item(scan)
+            case ScanKind.LPN:
+                return self._receive(scan.value)
+        return Feedback(False, f"{scan.text} is not an RMA, item, package or LPN label")
+
+    def _item(self, scan) -> Feedback:
+        if self.rma is None and self.blind_reason is None:
+            return Feedback(False, "scan the RMA or the package label first")
+        identity = self._identity.add(scan)
+        if identity.gtin is None:
+            return Feedback(False, "scan the item's product barcode (GTIN) first")
+        item = self.session.store.item_by_gtin(identity.gtin)
+        if self.item is not None and self.item.sku != item.sku:
+            self._identity.clear()
+            identity = self._identity.add(scan)
+        self.item = item
+        if self.rma is not None and all(line.sku != item.sku for line in self.rma.lines):
+            return Feedback(False, f"{item.name} is not on {self.rma.rma_id}: it will be received as an unexpected item")
+        return Feedback(True, f"{item.name}: {self.prompt.lower()}")
+
+    def _receive(self, lpn: str) -> Feedback:
+        if self.item is None:
+            return Feedback(False, "scan the item before its LPN label")
+        item, identity, store = self.item, self._identity.current, self.session.store
+        on_rma = self.rma is not None and any(line.sku == item.sku for line in self.rma.lines)
+        common = dict(lpn=lpn, sku=item.sku, bin_code=self.bin_code, serial=identity.serial, lot=identity.lot,
+                      expiry=identity.expiry)
+        if on_rma:
+            feedback, _ = attempt(lambda: store.receive(self.session.actor, rma_id=self.rma.rma_id, **common),
+                                  lambda _: f"saved: {lpn} received against {self.rma.rma_id}")
+        else:
+            reason = self.blind_reason or self._unexpected_reason()
+            package = self.package_ref or (self.rma.rma_id if self.rma else None)
+            feedback, _ = attempt(
+                lambda: store.receive(self.session.actor, reason_code=reason, package_ref=package, **common),
+                lambda _: f"saved: {lpn} received as {'an unexpected item' if self.rma else 'a blind return'}")
+            if feedback.ok and self.rma is not None:
+                self.unexpected.append(lpn)
+        if feedback.ok:
+            self.item = None
+            self._identity.clear()
+            over = [line for line in self.lines() if line.sku == item.sku and line.flag]
+            if over:
+                return Feedback(True, f"{feedback.message}; line {over[0].line_no}: {over[0].flag}")
+        return feedback
+
+    def _unexpected_reason(self) -> str:
+        """An item that is not on the RMA takes the RMA's first line's reason, the customer's stated one."""
+        return self.rma.lines[0].reason_code

@@ -1,0 +1,121 @@
+"""The supervisor's screen: quarantine bins, releases, the exception queue and bin counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from domain import Disposition, Grade, ReturnflowError, UnitState
+from local_db.screens import (
+    OpenException,
+    QuarantineBin,
+    QueuedUnit,
+    bin_contents,
+    open_exceptions,
+    quarantine_bins,
+    units_in,
+)
+from scanner import ScanError, ScanKind
+
+from .common import Feedback, Session, attempt, read_scan
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """An exception as a supervisor weighs it: what stands and what was proposed, side by side."""
+
+    exception: OpenException
+    title: str
+    standing: str | None
+    proposed: str | None
+    field: str | None  # "grade" or "disposition" when choosing settles it
+
+
+def _dispute(exception: OpenException) -> Dispute:
+    detail = exception.detail
+    if exception.kind == "dispute":
+        return Dispute(exception, f"{detail.get('field')} disputed on {exception.lpn}", detail.get("standing"),
+                       detail.get("proposed"), detail.get("field"))
+    if exception.kind == "override_approval":
+        return Dispute(exception, f"override on {exception.lpn} needs approval", detail.get("suggested"),
+                       detail.get("chosen"), "disposition")
+    words = {"bin_policy_violation": "bin policy", "rma_not_receivable": "receipt on a closed RMA",
+             "duplicate_serial": "serial received twice", "duplicate_lpn": "one LPN on two units"}
+    return Dispute(exception, f"{words.get(exception.kind, exception.kind)}: "
+                              f"{exception.lpn or exception.bin_code or ''}", None, None, None)
+
+
+@dataclass
+class SupervisorModel:
+    session: Session
+    counting: str | None = None  # the bin being counted
+    counted: Counter = field(default_factory=Counter)
+    feedback: Feedback | None = None
+
+    def bins(self) -> list[QuarantineBin]:
+        return quarantine_bins(self.session.store)
+
+    def quarantined(self) -> list[QueuedUnit]:
+        return units_in(self.session.store, UnitState.QUARANTINED)
+
+    def exceptions(self) -> list[Dispute]:
+        return [_dispute(e) for e in open_exceptions(self.session.store)]
+
+    def reassign(self, bin_code: str, *, purpose: str, zone: str, owner: str, move_to: str | None = None) -> Feedback:
+        self.feedback, _ = attempt(
+            lambda: self.session.store.reassign_bin(self.session.actor, bin_code=bin_code, purpose=purpose,
+                                                    zone=zone, owner=owner, move_contents_to=move_to or None),
+            lambda _: f"saved: {bin_code} is now {purpose}" + (f", contents moved to {move_to}" if move_to else ""))
+        return self.feedback
+
+    def release(self, lpn: str, note: str) -> Feedback:
+        self.feedback, _ = attempt(lambda: self.session.store.release(self.session.actor, lpn=lpn, note=note),
+                                   lambda _: f"saved: {lpn} released")
+        return self.feedback
+
+    def resolve(self, dispute: Dispute, choice: str | None, note: str) -> Feedback:
+        """Settle an exception; for a dispute, `choice` is the grade or disposition that stands."""
+        changes = {}
+        if dispute.field == "grade" and choice:
+            changes["grade"] = Grade(choice)
+        elif dispute.field == "disposition" and choice:
+            changes["disposition"] = Disposition(choice)
+        self.feedback, _ = attempt(
+            lambda: self.session.store.resolve_exception(self.session.actor,
+                                                         exception_id=dispute.exception.exception_id,
+                                                         note=note, **changes),
+            lambda _: f"saved: {dispute.title} resolved")
+        return self.feedback
+
+    # --- counting a bin: scan the bin, then every unit's item barcode -------------------
+
+    def count_scan(self, typed: str) -> Feedback:
+        try:
+            scan = read_scan(typed)
+            if scan.kind is ScanKind.BIN:
+                self.session.store.bin(scan.value)
+                self.counting, self.counted = scan.value, Counter()
+                self.feedback = Feedback(True, f"counting {scan.value}: scan each item")
+            elif scan.gtin and self.counting:
+                item = self.session.store.item_by_gtin(scan.gtin)
+                self.counted[item.sku] += 1
+                self.feedback = Feedback(True, f"{item.name}: {self.counted[item.sku]}")
+            else:
+                self.feedback = Feedback(False, "scan the bin's label first, then each item")
+        except (ScanError, ReturnflowError) as refused:
+            self.feedback = Feedback(False, str(refused))
+        return self.feedback
+
+    def expected(self) -> dict[str, int]:
+        return bin_contents(self.session.store, self.counting) if self.counting else {}
+
+    def finish_count(self) -> Feedback:
+        if self.counting is None:
+            return Feedback(False, "scan the bin's label first")
+        code, counts = self.counting, dict(self.counted)
+        self.feedback, event = attempt(
+            lambda: self.session.store.count_bin(self.session.actor, bin_code=code, counts=counts),
+            lambda _: f"saved: count of {code}")
+        if event is not None:
+            self.counting, self.counted = None, Counter()
+        return self.feedback

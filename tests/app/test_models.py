@@ -1,0 +1,193 @@
+"""The handheld's view models on a real device store: what each screen does with scans and taps."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models.common import Session
+from app.models.home import SignInModel, SyncModel, home_queues
+from app.models.receive import ReceiveModel
+from app.models.supervisor import SupervisorModel
+from app.models.unit_steps import GradeModel, InspectModel, PutAwayModel
+from domain import Disposition, Grade, UnitState, labels
+from tests.conftest import ASSOCIATE, SUPERVISOR
+from tests.sync.workflow import bin_for, receivable_lines
+
+
+@pytest.fixture
+def session(store):
+    return Session(store, ASSOCIATE)
+
+
+def gtin_of(store, sku):
+    return store.item(sku).gtins[0]
+
+
+def test_sign_in_checks_the_pin_offline(store):
+    model = SignInModel(store)
+    assert {(user_id, role) for user_id, _, role in model.users()} == {("alex", "associate"), ("sam", "supervisor")}
+    feedback, session = model.sign_in("alex", "2468")
+    assert feedback.ok and session.actor == ASSOCIATE
+    for user, pin in (("alex", "0000"), ("nobody", "2468")):
+        feedback, session = model.sign_in(user, pin)
+        assert (feedback.ok, feedback.message, session) == (False, "wrong user or PIN: try again", None)
+
+
+def test_receiving_against_an_rma_counts_each_line(session):
+    store = session.store
+    rma_id, line_no, sku = receivable_lines(store)[0]
+    model = ReceiveModel(session)
+    assert model.prompt == "Scan the RMA or the package label"
+    assert model.submit(rma_id + "\r").ok
+    assert model.prompt == "Scan the item's barcode"
+    assert model.submit(gtin_of(store, sku)).ok
+    assert "LPN label" in model.prompt
+    feedback = model.submit(labels.lpn(1))
+    assert feedback.ok and feedback.message.startswith("saved: ") and rma_id in feedback.message
+    assert store.unit(labels.lpn(1)).rma_id == rma_id
+    [line] = [line for line in model.lines() if line.line_no == line_no]
+    assert line.received == 1
+    # more than the RMA expects is received, and flagged
+    for n in range(2, line.expected + 2):
+        model.submit(gtin_of(store, sku))
+        feedback = model.submit(labels.lpn(n))
+    assert feedback.ok and "more than expected" in feedback.message
+
+
+def test_an_item_not_on_the_rma_is_flagged_and_received_as_unexpected(session, catalogue):
+    store = session.store
+    rma_id, _, sku = receivable_lines(store)[0]
+    rma_skus = {line.sku for line in store.rma(rma_id).lines}
+    other = next(i for i in catalogue.items if i.sku not in rma_skus and not i.serial_tracked and not i.lot_tracked)
+    model = ReceiveModel(session)
+    model.submit(rma_id)
+    flagged = model.submit(other.gtins[0])
+    assert not flagged.ok and "not on " + rma_id in flagged.message
+    saved = model.submit(labels.lpn(5))
+    assert saved.ok and "unexpected item" in saved.message
+    assert model.unexpected == [labels.lpn(5)] and store.unit(labels.lpn(5)).rma_id is None
+
+
+def test_a_package_without_rma_is_received_blind(session):
+    store = session.store
+    _, _, sku = receivable_lines(store)[0]
+    model = ReceiveModel(session)
+    assert model.submit("1Z999AA10123456784").ok  # a UPS tracking number
+    assert model.package_ref == "1Z999AA10123456784"
+    reason = model.reason_codes()[0][0]
+    assert model.start_blind(reason).ok
+    model.submit(gtin_of(store, sku))
+    assert model.submit(labels.lpn(9)).ok
+    assert store.unit(labels.lpn(9)).reason_code == reason
+
+
+def test_bad_scans_say_what_to_do_and_write_nothing(session):
+    model = ReceiveModel(session)
+    before = session.store.sync_counts()["pending"]
+    wrong_check = labels.lpn(1)[:-1] + str((int(labels.lpn(1)[-1]) + 1) % 10)
+    for typed, words in (("", "nothing was scanned"), (wrong_check, "check digit"),
+                         ("4006381333932", "check digit"), ("RMA-99999999", "")):
+        feedback = model.submit(typed)
+        assert not feedback.ok and words in feedback.message
+    assert not model.submit(labels.lpn(3)).ok  # an LPN before any item
+    assert session.store.sync_counts()["pending"] == before
+
+
+def received(session, number=1):
+    store = session.store
+    rma_id, _, sku = receivable_lines(store)[0]
+    model = ReceiveModel(session)
+    model.submit(rma_id)
+    model.submit(gtin_of(store, sku))
+    assert model.submit(labels.lpn(number)).ok
+    return labels.lpn(number)
+
+
+def test_inspect_grade_decide_and_put_away(session):
+    lpn = received(session)
+    inspect = InspectModel(session)
+    assert inspect.scan(lpn).ok and inspect.questions
+    inspect.answers[inspect.questions[0][0]] = False
+    assert inspect.add_photo(b"\x89PNG fake photo bytes").ok
+    assert inspect.save().ok
+    grade = GradeModel(session)
+    assert grade.scan(lpn).ok
+    assert grade.grade(Grade.A).ok
+    suggestion = grade.suggestion()
+    assert suggestion is not None
+    assert grade.decide(suggestion.disposition).ok
+    put_away = PutAwayModel(session)
+    assert put_away.submit(lpn).ok
+    wrong = "BIN-SCR-S01" if suggestion.disposition is not Disposition.SCRAP else "BIN-RST-R01"
+    refused = put_away.submit(wrong)
+    assert not refused.ok and "bin" in refused.message
+    right = bin_for(session.store, suggestion.disposition)
+    assert put_away.submit(right).ok
+    assert session.store.unit(lpn).state is UnitState.STORED
+    assert session.store.db.execute("SELECT COUNT(*) FROM photos").fetchone() == (1,)
+
+
+def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(session):
+    store = session.store
+    lpn = received(session)
+    inspect = InspectModel(session)
+    inspect.scan(lpn)
+    inspect.save()
+    grade = GradeModel(session)
+    grade.scan(lpn)
+    grade.grade(Grade.D)  # every grade D rule asks for approval of an override
+    suggestion = grade.suggestion()
+    assert suggestion.override_needs_approval
+    other = next(d for d in Disposition if d not in (suggestion.disposition, Disposition.QUARANTINE))
+    assert "reason" in grade.decide(other).message
+    assert "approval" in grade.decide(other, reason="customer photo shows damage").message
+    assert not grade.decide(other, reason="customer photo shows damage", approver_id="sam", approver_pin="0000").ok
+    assert grade.decide(other, reason="customer photo shows damage", approver_id="sam", approver_pin="1357").ok
+    assert store.unit(lpn).disposition is other
+
+
+def test_quarantine_then_supervisor_release(session):
+    store = session.store
+    lpn = received(session)
+    put_away = PutAwayModel(session)
+    inspect = InspectModel(session)
+    inspect.scan(lpn)
+    inspect.save()
+    grade = GradeModel(session)
+    grade.scan(lpn)
+    grade.grade(Grade.C)
+    grade.decide(grade.suggestion().disposition)
+    put_away.submit(lpn)
+    assert put_away.quarantine("smells of smoke").ok
+    assert "quarantine bin" in put_away.prompt
+    assert put_away.submit("BIN-QUA-Q01").ok
+    supervisor = SupervisorModel(Session(store, SUPERVISOR))
+    assert [u.lpn for u in supervisor.quarantined()] == [lpn]
+    assert not SupervisorModel(session).release(lpn, "ok").ok  # an associate may not release
+    assert supervisor.release(lpn, "checked, fine").ok
+    assert store.unit(lpn).state is not UnitState.QUARANTINED
+
+
+def test_supervisor_reassigns_a_quarantine_bin_and_counts_it(store, session):
+    supervisor = SupervisorModel(Session(store, SUPERVISOR))
+    assert supervisor.reassign("BIN-QUA-Q01", purpose="recall hold", zone="Q", owner="sam").ok
+    assert next(b for b in supervisor.bins() if b.code == "BIN-QUA-Q01").purpose == "recall hold"
+    assert not supervisor.reassign("BIN-RST-R01", purpose="x", zone="R", owner="sam").ok
+    lpn = received(session)
+    sku = store.unit(lpn).sku
+    assert supervisor.count_scan("BIN-DCK-A01").ok
+    assert supervisor.count_scan(gtin_of(store, sku)).ok
+    assert supervisor.expected() == {sku: 1}
+    assert supervisor.finish_count().ok
+    assert store.db.execute("SELECT counted, expected FROM bin_counts").fetchall() == [(1, 1)]
+
+
+def test_home_counts_the_queues_and_sync_screen_works_without_an_api(session):
+    received(session, 1)
+    received(session, 2)
+    queues = {q.state: q.count for q in home_queues(session)}
+    assert queues[UnitState.RECEIVED] == 2 and queues[UnitState.INSPECTED] == 0
+    sync = SyncModel(session.store, None)
+    status = sync.status()
+    assert status.pending == 2 and status.state == "offline" and "no central API" in status.message
+    assert not sync.sync_now().ok
