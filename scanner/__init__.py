@@ -28,6 +28,7 @@ from scanner._exceptions import (
 )
 from scanner._frames import Debouncer, LatestFrame, Sighting, open_video, scan_video
 from scanner._models import Point, Read, Symbology
+from scanner._render import barcode_image, png_bytes
 from scanner._session import ItemIdentity, ScanSession
 from scanner._wedge import DEFAULT_GS_STAND_INS, InputSource, WedgeInput, WedgeReader, parse_wedge
 
@@ -54,10 +55,12 @@ __all__ = [
     "UnreadableError",
     "WedgeInput",
     "WedgeReader",
+    "barcode_image",
     "classify",
     "classify_read",
     "decode_image",
     "decode_image_bytes",
+    "png_bytes",
     "gs1_check_digit",
     "open_video",
     "parse_wedge",

@@ -6,13 +6,12 @@ import cv2
 import numpy as np
 import zxingcpp
 
+from scanner import barcode_image, png_bytes  # noqa: F401 - re-exported for the tests
+
 F = zxingcpp.BarcodeFormat
 
 
-def barcode(content: str, fmt: zxingcpp.BarcodeFormat, *, scale: int = 3, gs1: bool = False) -> np.ndarray:
-    """A clean grayscale symbol with quiet zones, as zxing-cpp writes it."""
-    created = zxingcpp.create_barcode(content, fmt, gs1=True) if gs1 else zxingcpp.create_barcode(content, fmt)
-    return np.array(zxingcpp.write_barcode_to_image(created, scale=scale))
+barcode = barcode_image  # a clean symbol, as the scanner package writes labels
 
 
 def on_canvas(
@@ -60,9 +59,3 @@ def perspective(image: np.ndarray, squeeze: float = 0.15) -> np.ndarray:
 def low_contrast(image: np.ndarray, low: int = 110, high: int = 150) -> np.ndarray:
     """Grey bars on a grey label: the full range squeezed into [low, high]."""
     return (low + image.astype(np.float32) * (high - low) / 255).astype(np.uint8)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", image)
-    assert ok
-    return encoded.tobytes()
