@@ -9,6 +9,7 @@ caller's write transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from domain import (
     Bin,
@@ -25,14 +26,17 @@ from domain import (
     BlindReceipt,
     Category,
     ConditionCode,
+    Disposition,
     DispositionRule,
     DomainError,
+    Grade,
     Item,
     Payload,
     ReasonCode,
     ReturnUnit,
     Rma,
     RmaReceipt,
+    UnitState,
     User,
 )
 from domain.evolve import evolve, received_unit
@@ -176,7 +180,7 @@ def apply_page(db: sqlite_utils.Database, changes: Iterable[Mapping[str, Any]], 
             _apply_result(conn, key, body, now)
     rederive_units(conn, units)
     for code in bins:
-        rederive_bin_assignment(conn, code, through)
+        settle_bin_assignment(conn, code, through)
     _set_meta(conn, "pull_cursor", str(cursor))
     _set_meta(conn, "reflected_through", str(through))
     return master_changed
@@ -204,6 +208,12 @@ def _apply_bin(db: sqlite_utils.Database, code: str, body: Mapping[str, Any]) ->
                      (body.get("purpose"), body.get("zone"), body.get("owner"), code))
 
 
+def settle_bin_assignment(conn: sqlite3.Connection, code: str, through: int) -> None:
+    """After a pulled bin: the device's own reassignment of it stands only while the server's state
+    does not reflect it yet. The overlay row is always the latest local one, so one look suffices."""
+    conn.execute("DELETE FROM bin_assignments WHERE bin_code = ? AND device_seq <= ?", (code, through))
+
+
 def rederive_bin_assignment(conn: sqlite3.Connection, code: str, through: int) -> None:
     """A bin's local reassignment stands only while the server has not seen it (nor rejected it)."""
     row = conn.execute(
@@ -227,22 +237,32 @@ def rederive_units(conn: sqlite3.Connection, lpns: set[str]) -> None:
     judge (it stays in the outbox); a unit the device only knows from a rejected receipt goes."""
     if not lpns:
         return
+    marks = json.dumps(sorted(lpns))
     bases: dict[str, tuple[ReturnUnit, int]] = {}
     for lpn, body, through in conn.execute(
             "SELECT lpn, body, reflected_through FROM pulled_units WHERE lpn IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(lpns)),)):
-        try:
-            bases[lpn] = (ReturnUnit.model_validate_json(body), through)
-        except (ValidationError, DomainError):
-            continue  # a state this release cannot read: the device keeps its own view
-    start = min((bases[lpn][1] if lpn in bases else 0) for lpn in lpns)
-    units: dict[str, ReturnUnit | None] = {lpn: bases[lpn][0] if lpn in bases else None for lpn in lpns}
+            (marks,)):
+        unit = unit_from_body(body)
+        if unit is not None:
+            bases[lpn] = (unit, through)
+    # units.last_seq is the last local event that touched a unit: a pulled state reflecting it needs
+    # nothing re-applied, which is the common case and skips scanning the log.
+    last_local = dict(conn.execute("SELECT lpn, last_seq FROM units WHERE lpn IN (SELECT value FROM json_each(?))",
+                                   (marks,)))
+    replay = {lpn for lpn in lpns if lpn not in bases or last_local.get(lpn, 0) > bases[lpn][1]}
+    for lpn in lpns - replay:
+        if _references_known(conn, bases[lpn][0]):
+            write_unit(conn, bases[lpn][0], last_local.get(lpn, 0))
+    if not replay:
+        return
+    units: dict[str, ReturnUnit | None] = {lpn: bases[lpn][0] if lpn in bases else None for lpn in replay}
     last_seq: dict[str, int] = {}
-    for seq, type_, payload in conn.execute(
-            """SELECT e.device_seq, e.type, e.payload FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq
+    start = min((bases[lpn][1] if lpn in bases else 0) for lpn in replay)
+    for seq, payload in conn.execute(
+            """SELECT e.device_seq, e.payload FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq
                WHERE e.device_seq > ? AND COALESCE(r.status, '') <> 'rejected'
                  AND (e.type = 'bin_reassigned' OR json_extract(e.payload, '$.lpn') IN (SELECT value FROM json_each(?)))
-               ORDER BY e.device_seq""", (start, json.dumps(sorted(lpns)))):
+               ORDER BY e.device_seq""", (start, json.dumps(sorted(replay)))):
         event = _PAYLOAD.validate_json(payload)
         for lpn in _lpns_touched(event, units):
             if lpn in bases and seq <= bases[lpn][1]:
@@ -256,8 +276,25 @@ def rederive_units(conn: sqlite3.Connection, lpns: set[str]) -> None:
             conn.execute("DELETE FROM inspections WHERE lpn = ?", (lpn,))
             conn.execute("DELETE FROM units WHERE lpn = ?", (lpn,))
         elif _references_known(conn, unit):
-            current = conn.execute("SELECT last_seq FROM units WHERE lpn = ?", (lpn,)).fetchone()
-            write_unit(conn, unit, last_seq.get(lpn, current[0] if current else 0))
+            write_unit(conn, unit, last_seq.get(lpn, last_local.get(lpn, 0)))
+
+
+def unit_from_body(body: str) -> ReturnUnit | None:
+    """A unit state from the server, or None when this release cannot read it (the device then
+    keeps its own view). The server validated it; its enums and date are checked here, cheaply."""
+    try:
+        fields = {k: v for k, v in json.loads(body).items() if k in ReturnUnit.model_fields}
+        return ReturnUnit.model_construct(**{
+            **fields,
+            "state": UnitState(fields["state"]),
+            "held_from": UnitState(fields["held_from"]) if fields.get("held_from") else None,
+            "grade": Grade(fields["grade"]) if fields.get("grade") else None,
+            "disposition": Disposition(fields["disposition"]) if fields.get("disposition") else None,
+            "expiry": dt.date.fromisoformat(fields["expiry"]) if fields.get("expiry") else None,
+            "condition_codes": tuple(fields.get("condition_codes") or ()),
+        })
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _lpns_touched(event: Any, units: Mapping[str, ReturnUnit | None]) -> list[str]:

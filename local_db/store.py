@@ -536,7 +536,7 @@ class DeviceStore:
 
     def photos_to_upload(self, rows: Sequence[replica.PushRow]) -> list[tuple[str, bytes]]:
         """The not yet uploaded photos the inspections among `rows` name."""
-        hashes = {h for r in rows if r.type == "inspection_recorded"
+        hashes = {h for r in rows if r.type == "inspection_recorded" and '"photo_hashes":[]' not in r.payload
                   for h in json.loads(r.payload)["inspection"]["photo_hashes"]}
         if not hashes:
             return []

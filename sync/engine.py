@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import orjson
-from tenacity import Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from domain import ReturnflowError
 from local_db import DeviceStore
@@ -101,6 +101,7 @@ class SyncEngine:
         interval_s: float = 10.0,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        request_attempts: int = 3,
         timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),
         transport: httpx.BaseTransport | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -110,7 +111,11 @@ class SyncEngine:
         self._batch_size = batch_size
         self._page_size = page_size
         self._interval_s = interval_s
+        # Between whole syncs that failed: the API is down or refusing, so the waits grow.
         self._wait = wait_random_exponential(multiplier=backoff_s, max=max_backoff_s)
+        # Within a sync, for one request: short waits, then the sync fails and the long waits begin.
+        self._request_wait = wait_random_exponential(multiplier=backoff_s / 5, max=backoff_s * 4)
+        self._request_attempts = request_attempts
         self._now = now
         self._client = httpx.Client(base_url=erp_url.rstrip("/") + API_PREFIX, headers=credential.headers(),
                                     timeout=timeout, transport=transport)
@@ -251,6 +256,14 @@ class SyncEngine:
             for r in rows]})
 
     def _request(self, method: str, path: str, *, expect: tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:
+        """One request, tried again at once (after a short jittered pause) when the connection drops
+        or the server fails: a dropped request costs one retry, not the rest of a long catch-up. A push
+        sent again is answered as a duplicate."""
+        retrying = Retrying(wait=self._request_wait, stop=stop_after_attempt(self._request_attempts), sleep=self._nap,
+                            retry=retry_if_exception_type((ApiUnreachable, ServerFailed)), reraise=True)
+        return retrying(self._request_once, method, path, expect, kwargs)
+
+    def _request_once(self, method: str, path: str, expect: tuple[int, ...], kwargs: dict[str, Any]) -> httpx.Response:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
