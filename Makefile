@@ -1,17 +1,15 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both bootstrap first.
 VENV := .venv
 BIN := $(VENV)/bin
-DEVICE_DB := var/device.db
 
 .PHONY: run test bootstrap lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
 
+# The whole demo: central API, a provisioned handheld and its app; Ctrl-C stops it.
 run: bootstrap
-	@mkdir -p var
-	$(BIN)/returnflow device init --db $(DEVICE_DB) --device-id demo-handheld-01
-	$(BIN)/returnflow demo-data --db $(DEVICE_DB)
+	$(BIN)/returnflow demo
 
 test: bootstrap
 	$(BIN)/python -m pytest

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from cli.app import app
+from cli.demo import demo
 from cli.erp import erp
 from cli.scan import scan
 from cli.sync import connect, sync
@@ -79,4 +81,6 @@ def demo_data(db_path: Path) -> None:
 cli.add_command(scan)
 cli.add_command(erp)
 cli.add_command(sync)
+cli.add_command(app)
+cli.add_command(demo)
 device.add_command(connect)

@@ -1,0 +1,37 @@
+"""Start the device app: the sync engine on its thread and the Flet UI served on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flet as ft
+
+from local_db import DeviceStore, NotInitialized
+from sync.credential import credential_path, load_credential
+from sync.engine import SyncEngine
+
+from .views import Handheld
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def serve(db_path: Path, erp_url: str | None, port: int, *, native: bool = False) -> None:
+    """Serve the UI until the process is stopped. Without `erp_url` the device works offline only."""
+    with DeviceStore.open(db_path) as store:  # fail early, in words, on a bad or newer file
+        if store.device_id is None:
+            raise NotInitialized(str(db_path))
+    engine = SyncEngine(db_path, erp_url, load_credential(credential_path(db_path))) if erp_url else None
+
+    async def main(page: ft.Page) -> None:
+        store = DeviceStore.open(db_path)  # one connection per browser session, used on its thread
+        page.on_close = lambda _: store.close()
+        Handheld(page, store, engine)
+
+    if engine is not None:
+        engine.start()
+    try:
+        ft.run(main, view=ft.AppView.FLET_APP if native else ft.AppView.WEB_BROWSER, host="127.0.0.1", port=port,
+               assets_dir=str(ASSETS), no_cdn=True)
+    finally:
+        if engine is not None:
+            engine.stop()

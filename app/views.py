@@ -1,0 +1,454 @@
+"""The handheld's Flet views: render a screen's model, forward taps and scans to it.
+
+One column on a phone-sized screen: a top bar with the sync status that is always visible, a
+feedback banner (colour, words and a sound for every scan or action), then the screen itself.
+Targets are at least 64 px high, text is large, and each screen has one obvious next action.
+Every handler is async, so all database work runs on the page's own thread, one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import flet as ft
+
+from domain import Disposition, Grade
+from local_db import DeviceStore
+from sync.engine import SyncEngine, SyncState, SyncStatus
+
+from .models.common import Feedback, Session
+from .models.home import SignInModel, SyncModel, home_queues, is_supervisor
+from .models.receive import ReceiveModel
+from .models.supervisor import SupervisorModel
+from .models.unit_steps import GradeModel, InspectModel, PutAwayModel
+
+TARGET = 64  # px: a gloved thumb
+OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
+STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncState.OFFLINE: "#4E342E",
+                 SyncState.ERROR: ERROR_RED}
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None) -> ft.Control:
+    button = ft.Button(text, on_click=on_click, height=TARGET, expand=True,
+                       bgcolor=INK if primary else None, color=PAPER if primary else None,
+                       style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD)))
+    row = ft.Row([button])
+    return ft.Semantics(identifier=key, content=row) if key else row
+
+
+def heading(text: str) -> ft.Control:
+    return ft.Semantics(identifier="screen-title", content=ft.Text(text, size=26, weight=ft.FontWeight.BOLD))
+
+
+def line(text: str, *, size: int = 18, key: str | None = None, colour: str | None = None) -> ft.Control:
+    control = ft.Text(text, size=size, color=colour)
+    return ft.Semantics(identifier=key, content=control) if key else control
+
+
+@dataclass
+class ScanField:
+    """A scan field: a hardware scanner types into it and ends with Enter; so can a person. It keeps
+    the focus between scans so the next scan lands without a tap."""
+
+    control: ft.TextField
+    on_scan: Callable[[str], Awaitable[None]]
+
+    @classmethod
+    def make(cls, label: str, on_scan: Callable[[str], Awaitable[None]]) -> ScanField:
+        field = cls(ft.TextField(label=label, autofocus=True, text_size=22, height=TARGET + 8, max_lines=1,
+                                 shift_enter=True, on_tap_outside=lambda _: None), on_scan)
+        field.control.on_submit = field._submitted
+        return field
+
+    async def _submitted(self, event: ft.Event[ft.TextField]) -> None:
+        typed = event.control.value or ""
+        event.control.value = ""
+        await self.on_scan(typed)
+        await event.control.focus()
+
+
+class Handheld:
+    """One browser session of the device app."""
+
+    def __init__(self, page: ft.Page, store: DeviceStore, engine: SyncEngine | None) -> None:
+        self.page = page
+        self.store = store
+        self.engine = engine
+        self.session: Session | None = None
+        self.sync_model = SyncModel(store, engine)
+        self.badge = ft.Text("", size=16, weight=ft.FontWeight.BOLD, color=PAPER)
+        self.badge_box = ft.Container(ft.Semantics(identifier="sync-badge", content=self.badge),
+                                      padding=ft.Padding.symmetric(horizontal=12, vertical=8), border_radius=20)
+        self.banner_text = ft.Text("", size=20, weight=ft.FontWeight.BOLD, color=PAPER)
+        self.banner = ft.Container(ft.Semantics(identifier="feedback", content=self.banner_text), padding=12,
+                                   border_radius=8, visible=False, width=float("inf"))
+        self.body = ft.Column(spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
+        self.who = ft.Text("", size=16)
+        page.title = "returnflow"
+        page.padding = 12
+        page.theme_mode = ft.ThemeMode.LIGHT
+        page.bgcolor = PAPER
+        page.add(ft.Row([ft.Text("returnflow", size=20, weight=ft.FontWeight.BOLD), self.who, self.badge_box],
+                        alignment=ft.MainAxisAlignment.SPACE_BETWEEN),
+                 self.banner, self.body)
+        if engine is not None:
+            engine.subscribe(lambda status: page.run_task(self._status_changed, status))
+        self._paint_badge(self.sync_model.status())
+        self.sign_in()
+
+    # --- shared pieces --------------------------------------------------------------------
+
+    def show(self, title: str, *controls: ft.Control, back: bool = True) -> None:
+        self.body.controls = [heading(title), *controls]
+        if back and self.session is not None:
+            self.body.controls.append(big_button("Home", self._go(self.home), key="home"))
+        self.page.update()
+
+    def flash(self, feedback: Feedback) -> None:
+        self.banner.visible = True
+        self.banner.bgcolor = OK_GREEN if feedback.ok else ERROR_RED
+        self.banner_text.value = feedback.message if feedback.ok else f"Not done: {feedback.message}"
+        self._paint_badge(self.sync_model.status())
+        if feedback.ok and self.engine is not None:
+            self.engine.request_sync()  # saved work leaves for the server as soon as it can
+
+    def _go(self, screen: Callable[[], None]) -> Handler:
+        async def go(_: Any = None) -> None:
+            self.banner.visible = False
+            screen()
+        return go
+
+    async def _status_changed(self, status: SyncStatus) -> None:
+        self._paint_badge(self.sync_model.status())
+        self.page.update()
+
+    def _paint_badge(self, status: SyncStatus) -> None:
+        words = status.state.value
+        if status.state is SyncState.SYNCING and status.progress:
+            words = f"syncing {status.progress.done}"
+        self.badge.value = f"{words} · {status.pending} pending"
+        self.badge_box.bgcolor = STATE_COLOURS[status.state]
+
+    # --- sign-in and home -----------------------------------------------------------------
+
+    def sign_in(self) -> None:
+        model = SignInModel(self.store, self.engine)
+        self.session = None
+        self.who.value = ""
+        user = ft.TextField(label="User", text_size=22, height=TARGET + 8)
+        pin = ft.TextField(label="PIN", password=True, can_reveal_password=True, text_size=22, height=TARGET + 8,
+                           keyboard_type=ft.KeyboardType.NUMBER)
+
+        async def submit(_: Any = None) -> None:
+            feedback, session = model.sign_in(user.value or "", pin.value or "")
+            pin.value = ""
+            self.flash(feedback)
+            if session is not None:
+                self.session = session
+                self.who.value = f"{session.actor.user_id} ({session.actor.role.value})"
+                self.home()
+            else:
+                self.page.update()
+
+        def pick(user_id: str) -> Handler:
+            async def chosen(_: Any) -> None:
+                user.value = user_id
+                await pin.focus()
+                self.page.update()
+            return chosen
+
+        pin.on_submit = submit
+        people = [ft.Row([ft.Button(f"{name} ({role})", on_click=pick(user_id), height=TARGET, expand=True)])
+                  for user_id, name, role in model.users()]
+        if not people:
+            people = [line("No users on this device yet: connect it to the central API and sync.")]
+        self.show("Sign in", *people, user, pin, big_button("Sign in", submit, primary=True, key="sign-in"),
+                  back=False)
+
+    def home(self) -> None:
+        session = self.session
+        queues = [ft.Row([ft.Text(q.label, size=20, expand=True),
+                          ft.Semantics(identifier=f"queue-{q.state.value}",
+                                       content=ft.Text(str(q.count), size=22, weight=ft.FontWeight.BOLD))])
+                  for q in home_queues(session)]
+        actions = [big_button("Receive", self._go(self.receive), primary=True, key="go-receive"),
+                   big_button("Inspect", self._go(self.inspect), key="go-inspect"),
+                   big_button("Grade and decide", self._go(self.grade), key="go-grade"),
+                   big_button("Put away / quarantine", self._go(self.put_away), key="go-putaway")]
+        if is_supervisor(session):
+            actions.append(big_button("Supervisor", self._go(self.supervisor), key="go-supervisor"))
+        actions += [big_button("Sync", self._go(self.sync), key="go-sync"),
+                    big_button("Sign out", self._go(self.sign_in), key="sign-out")]
+        self.show("Home", *queues, *actions, back=False)
+
+    # --- receive --------------------------------------------------------------------------
+
+    def receive(self) -> None:
+        model = ReceiveModel(self.session)
+
+        async def scanned(typed: str) -> None:
+            self.flash(model.submit(typed))
+            paint()
+
+        field = ScanField.make("Scan", scanned)
+
+        def choose_reason(code: str) -> Handler:
+            async def chosen(_: Any) -> None:
+                self.flash(model.start_blind(code))
+                paint()
+            return chosen
+
+        async def blind(_: Any) -> None:
+            model.package_ref = model.package_ref or None
+            paint(reasons=True)
+
+        async def finish(_: Any) -> None:
+            model.finish()
+            self.flash(Feedback(True, "package done: scan the next one"))
+            paint()
+
+        def paint(reasons: bool = False) -> None:
+            rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
+            if model.rma is not None:
+                rows.append(line(f"{model.rma.rma_id} · {model.rma.channel.value}", key="rma"))
+                for progress in model.lines():
+                    flag = f" ({progress.flag})" if progress.flag else ""
+                    rows.append(line(f"line {progress.line_no}: {progress.name} — {progress.received} of "
+                                     f"{progress.expected}{flag}", key=f"line-{progress.line_no}",
+                                     colour=ERROR_RED if progress.flag else None))
+                for lpn in model.unexpected:
+                    rows.append(line(f"unexpected item: {lpn}", colour=ERROR_RED))
+            if reasons or (model.package_ref and model.blind_reason is None):
+                rows.append(line("Why is it coming back?", size=20))
+                rows += [big_button(label, choose_reason(code), key=f"reason-{code}")
+                         for code, label in model.reason_codes()]
+            elif model.rma is None and model.blind_reason is None:
+                rows.append(big_button("No RMA: blind return", blind, key="blind"))
+            if model.rma is not None or model.blind_reason is not None:
+                rows.append(big_button("Package done", finish, key="package-done"))
+            self.show("Receive", *rows)
+
+        paint()
+
+    # --- inspect, grade, put away ---------------------------------------------------------
+
+    def inspect(self) -> None:
+        model = InspectModel(self.session)
+
+        async def scanned(typed: str) -> None:
+            self.flash(model.scan(typed))
+            paint()
+
+        field = ScanField.make("Scan the unit's LPN", scanned)
+
+        def toggle_answer(question_id: str) -> Handler:
+            async def changed(event: ft.Event[ft.Switch]) -> None:
+                model.answers[question_id] = bool(event.control.value)
+            return changed
+
+        def toggle_condition(code: str) -> Handler:
+            async def changed(event: ft.Event[ft.Checkbox]) -> None:
+                (model.conditions.add if event.control.value else model.conditions.discard)(code)
+            return changed
+
+        notes = ft.TextField(label="Notes", multiline=True, min_lines=2, text_size=18)
+
+        async def save(_: Any) -> None:
+            model.notes = notes.value or ""
+            self.flash(model.save())
+            paint()
+
+        def paint() -> None:
+            rows: list[ft.Control] = [field.control]
+            if model.unit is not None:
+                rows.append(line(f"{model.unit.lpn}: {self.store.item(model.unit.sku).name}", size=20, key="unit"))
+                rows += [ft.Switch(label=text, value=model.answers[qid], on_change=toggle_answer(qid),
+                                   label_text_style=ft.TextStyle(size=18)) for qid, text in model.questions]
+                rows.append(line("Condition", size=20))
+                rows += [ft.Checkbox(label=label, value=code in model.conditions, on_change=toggle_condition(code),
+                                     label_style=ft.TextStyle(size=18)) for code, label in model.condition_codes()]
+                rows += [notes, line(f"{len(model.photos)} photo(s)"),
+                         big_button("Save inspection", save, primary=True, key="save-inspection")]
+            else:
+                rows.insert(0, line("Scan the unit's LPN label", size=22, key="prompt"))
+            self.show("Inspect", *rows)
+
+        paint()
+
+    def grade(self) -> None:
+        model = GradeModel(self.session)
+        reason = ft.TextField(label="Override reason", text_size=18)
+        approver = ft.TextField(label="Supervisor", text_size=18)
+        approver_pin = ft.TextField(label="Supervisor PIN", password=True, text_size=18,
+                                    keyboard_type=ft.KeyboardType.NUMBER)
+
+        async def scanned(typed: str) -> None:
+            self.flash(model.scan(typed))
+            paint()
+
+        field = ScanField.make("Scan the unit's LPN", scanned)
+
+        def graded(grade: Grade) -> Handler:
+            async def chosen(_: Any) -> None:
+                self.flash(model.grade(grade))
+                paint()
+            return chosen
+
+        def decided(disposition: Disposition, override: bool) -> Handler:
+            async def chosen(_: Any) -> None:
+                if override:
+                    feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
+                                            approver_pin=approver_pin.value)
+                else:
+                    feedback = model.decide(disposition)
+                approver_pin.value = ""
+                self.flash(feedback)
+                paint()
+            return chosen
+
+        def paint() -> None:
+            rows: list[ft.Control] = [field.control]
+            unit = model.unit
+            if unit is None:
+                rows.insert(0, line("Scan an inspected unit's LPN", size=22, key="prompt"))
+            else:
+                rows.append(line(f"{unit.lpn}: {self.store.item(unit.sku).name}, grade {unit.grade or '—'}",
+                                 size=20, key="unit"))
+                rows.append(ft.Row([ft.Button(g.value, on_click=graded(g), height=TARGET, expand=True,
+                                              style=ft.ButtonStyle(text_style=ft.TextStyle(size=24)))
+                                    for g in Grade]))
+                suggestion = model.suggestion()
+                if suggestion is not None:
+                    words = suggestion.disposition.value.replace("_", " ")
+                    rows.append(big_button(f"Accept: {words}", decided(suggestion.disposition, False), primary=True,
+                                           key="accept"))
+                    rows.append(line("Or override (needs a reason"
+                                     + (", and a supervisor's PIN)" if suggestion.override_needs_approval else ")")))
+                    rows.append(reason)
+                    if suggestion.override_needs_approval:
+                        rows += [approver, approver_pin]
+                    rows += [big_button(d.value.replace("_", " "), decided(d, True), key=f"override-{d.value}")
+                             for d in Disposition if d is not suggestion.disposition]
+            self.show("Grade and decide", *rows)
+
+        paint()
+
+    def put_away(self) -> None:
+        model = PutAwayModel(self.session)
+        hold_reason = ft.TextField(label="Why hold it?", text_size=18)
+
+        async def scanned(typed: str) -> None:
+            self.flash(model.submit(typed))
+            paint()
+
+        field = ScanField.make("Scan", scanned)
+
+        async def hold(_: Any) -> None:
+            self.flash(model.quarantine(hold_reason.value or ""))
+            paint()
+
+        def paint() -> None:
+            rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
+            if model.unit is not None and model.unit.state.value != "quarantined":
+                rows += [hold_reason, big_button("Hold in quarantine", hold, key="hold")]
+            self.show("Put away", *rows)
+
+        paint()
+
+    # --- supervisor and sync --------------------------------------------------------------
+
+    def supervisor(self) -> None:
+        model = SupervisorModel(self.session)
+        note = ft.TextField(label="Note", text_size=18, value="checked")
+        purpose = ft.TextField(label="New purpose", text_size=18)
+        zone = ft.TextField(label="Zone (one letter)", text_size=18, value="Q")
+
+        def resolve(dispute: Any, choice: str | None) -> Handler:
+            async def chosen(_: Any) -> None:
+                self.flash(model.resolve(dispute, choice, note.value or "resolved on the floor"))
+                paint()
+            return chosen
+
+        def release(lpn: str) -> Handler:
+            async def chosen(_: Any) -> None:
+                self.flash(model.release(lpn, note.value or "released"))
+                paint()
+            return chosen
+
+        def reassign(code: str) -> Handler:
+            async def chosen(_: Any) -> None:
+                self.flash(model.reassign(code, purpose=purpose.value or "", zone=(zone.value or "").upper(),
+                                          owner=self.session.actor.user_id))
+                paint()
+            return chosen
+
+        async def counted(typed: str) -> None:
+            self.flash(model.count_scan(typed))
+            paint()
+
+        count_field = ScanField.make("Count: scan the bin, then each item", counted)
+
+        async def finish_count(_: Any) -> None:
+            self.flash(model.finish_count())
+            paint()
+
+        def paint() -> None:
+            rows: list[ft.Control] = [note, line("Exceptions", size=22)]
+            for dispute in model.exceptions():
+                rows.append(line(dispute.title, size=18, key=f"exception-{dispute.exception.exception_id}"))
+                if dispute.field:
+                    rows.append(ft.Row([
+                        ft.Button(f"Keep {dispute.standing}", on_click=resolve(dispute, dispute.standing),
+                                  height=TARGET, expand=True),
+                        ft.Button(f"Take {dispute.proposed}", on_click=resolve(dispute, dispute.proposed),
+                                  height=TARGET, expand=True)]))
+                else:
+                    rows.append(big_button("Mark resolved", resolve(dispute, None)))
+            rows.append(line("In quarantine", size=22))
+            for unit in model.quarantined():
+                rows.append(big_button(f"Release {unit.lpn} ({unit.name})", release(unit.lpn),
+                                       key=f"release-{unit.lpn}"))
+            rows += [line("Quarantine bins", size=22), purpose, zone]
+            for b in model.bins():
+                rows.append(big_button(f"{b.code} · {b.purpose or 'no purpose'} · {b.units} unit(s): re-purpose",
+                                       reassign(b.code), key=f"reassign-{b.code}"))
+            rows += [line("Count a bin", size=22), count_field.control]
+            if model.counting:
+                expected = model.expected()
+                for sku in sorted(expected.keys() | model.counted.keys()):
+                    rows.append(line(f"{sku}: counted {model.counted.get(sku, 0)}, expected {expected.get(sku, 0)}"))
+                rows.append(big_button("Finish count", finish_count, key="finish-count"))
+            self.show("Supervisor", *rows)
+
+        paint()
+
+    def sync(self) -> None:
+        async def sync_now(_: Any) -> None:
+            self.flash(self.sync_model.sync_now())
+            paint()
+
+        def paint() -> None:
+            status = self.sync_model.status()
+            rows: list[ft.Control] = [
+                line(f"Status: {status.state.value}", size=22, key="sync-state"),
+                line(f"Pending: {status.pending}", key="sync-pending"),
+                line(f"Conflicts: {status.conflicts} · Rejected: {status.rejected}", key="sync-refused"),
+                line("Last sync: " + (status.last_success_at.strftime("%H:%M:%S") if status.last_success_at
+                                      else "never")),
+            ]
+            if status.message:
+                rows.append(line(status.message, colour=ERROR_RED))
+            rows.append(big_button("Sync now", sync_now, primary=True, key="sync-now"))
+            for event, advice in self.sync_model.refused():
+                rows.append(ft.Container(ft.Column([
+                    line(f"{event.status}: {event.type.replace('_', ' ')} {event.lpn or ''}", size=18,
+                         key=f"refused-{event.device_seq}"),
+                    line(event.reason or "", size=16),
+                    line(advice, size=16)]), padding=8, border=ft.Border.all(2, ERROR_RED), border_radius=8))
+            self.show("Sync", *rows)
+
+        paint()
