@@ -24,8 +24,13 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, native: bool = False
 
     async def main(page: ft.Page) -> None:
         store = DeviceStore.open(db_path)  # one connection per browser session, used on its thread
-        page.on_close = lambda _: store.close()
-        Handheld(page, store, engine)
+        handheld = Handheld(page, store, engine)
+
+        def closed(_: object) -> None:
+            handheld.unsubscribe()
+            store.close()  # closing twice (disconnect, then close) is harmless
+
+        page.on_close = page.on_disconnect = closed
 
     if engine is not None:
         engine.start()

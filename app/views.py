@@ -59,16 +59,16 @@ class ScanField:
 
     @classmethod
     def make(cls, label: str, on_scan: Callable[[str], Awaitable[None]]) -> ScanField:
-        field = cls(ft.TextField(label=label, autofocus=True, text_size=22, height=TARGET + 8, max_lines=1,
-                                 shift_enter=True, on_tap_outside=lambda _: None), on_scan)
+        field = cls(ft.TextField(label=label, autofocus=True, text_size=22, height=TARGET + 8), on_scan)
         field.control.on_submit = field._submitted
         return field
 
     async def _submitted(self, event: ft.Event[ft.TextField]) -> None:
+        # Flutter drops the focus on Enter: take it back first, so the next scan lands here.
+        await event.control.focus()
         typed = event.control.value or ""
         event.control.value = ""
         await self.on_scan(typed)
-        await event.control.focus()
 
 
 class Handheld:
@@ -88,6 +88,8 @@ class Handheld:
                                    border_radius=8, visible=False, width=float("inf"))
         self.body = ft.Column(spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
         self.who = ft.Text("", size=16)
+        self.live: Callable[[], None] | None = None
+        self.unsubscribe: Callable[[], None] = lambda: None
         page.title = "returnflow"
         page.padding = 12
         page.theme_mode = ft.ThemeMode.LIGHT
@@ -96,17 +98,28 @@ class Handheld:
                         alignment=ft.MainAxisAlignment.SPACE_BETWEEN),
                  self.banner, self.body)
         if engine is not None:
-            engine.subscribe(lambda status: page.run_task(self._status_changed, status))
+            def listener(status: SyncStatus) -> None:
+                if page.session is not None and page.session.connection is not None:  # the tab may be gone
+                    page.run_task(self._status_changed, status)
+
+            engine.subscribe(listener)
+            self.unsubscribe = lambda: engine.unsubscribe(listener)
         self._paint_badge(self.sync_model.status())
         self.sign_in()
 
     # --- shared pieces --------------------------------------------------------------------
 
-    def show(self, title: str, *controls: ft.Control, back: bool = True) -> None:
+    def show(self, title: str, *controls: ft.Control, back: bool = True,
+             live: Callable[[], None] | None = None, scan: ScanField | None = None) -> None:
+        """Draw a screen; `live` repaints it whenever the sync status changes; `scan` gets the focus
+        back after every tap, so the next scan lands in it."""
+        self.live = live
         self.body.controls = [heading(title), *controls]
         if back and self.session is not None:
             self.body.controls.append(big_button("Home", self._go(self.home), key="home"))
         self.page.update()
+        if scan is not None:
+            self.page.run_task(scan.control.focus)
 
     def flash(self, feedback: Feedback) -> None:
         self.banner.visible = True
@@ -124,7 +137,10 @@ class Handheld:
 
     async def _status_changed(self, status: SyncStatus) -> None:
         self._paint_badge(self.sync_model.status())
-        self.page.update()
+        if self.live is not None:
+            self.live()
+        else:
+            self.page.update()
 
     def _paint_badge(self, status: SyncStatus) -> None:
         words = status.state.value
@@ -230,7 +246,7 @@ class Handheld:
                 rows.append(big_button("No RMA: blind return", blind, key="blind"))
             if model.rma is not None or model.blind_reason is not None:
                 rows.append(big_button("Package done", finish, key="package-done"))
-            self.show("Receive", *rows)
+            self.show("Receive", *rows, scan=field)
 
         paint()
 
@@ -275,7 +291,7 @@ class Handheld:
                          big_button("Save inspection", save, primary=True, key="save-inspection")]
             else:
                 rows.insert(0, line("Scan the unit's LPN label", size=22, key="prompt"))
-            self.show("Inspect", *rows)
+            self.show("Inspect", *rows, scan=field)
 
         paint()
 
@@ -333,7 +349,7 @@ class Handheld:
                         rows += [approver, approver_pin]
                     rows += [big_button(d.value.replace("_", " "), decided(d, True), key=f"override-{d.value}")
                              for d in Disposition if d is not suggestion.disposition]
-            self.show("Grade and decide", *rows)
+            self.show("Grade and decide", *rows, scan=field)
 
         paint()
 
@@ -355,7 +371,7 @@ class Handheld:
             rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
             if model.unit is not None and model.unit.state.value != "quarantined":
                 rows += [hold_reason, big_button("Hold in quarantine", hold, key="hold")]
-            self.show("Put away", *rows)
+            self.show("Put away", *rows, scan=field)
 
         paint()
 
@@ -449,6 +465,6 @@ class Handheld:
                          key=f"refused-{event.device_seq}"),
                     line(event.reason or "", size=16),
                     line(advice, size=16)]), padding=8, border=ft.Border.all(2, ERROR_RED), border_radius=8))
-            self.show("Sync", *rows)
+            self.show("Sync", *rows, live=paint)
 
         paint()

@@ -29,7 +29,7 @@ def demo(var_dir: Path, erp_port: int, app_port: int) -> None:
     """Run the central API and the handheld app with demo data until Ctrl-C."""
     from domain.demo import DEMO_PINS
 
-    erp_url, device_db = _prepare(var_dir)
+    erp_url, device_db = prepare(var_dir)
     samples = _write_samples(var_dir / "samples")
     api_url = f"http://127.0.0.1:{erp_port}"
     returnflow = str(Path(sys.executable).with_name("returnflow"))
@@ -46,7 +46,7 @@ def demo(var_dir: Path, erp_port: int, app_port: int) -> None:
         children.append(subprocess.Popen([returnflow, "erp", "serve", "--db", erp_url, "--port", str(erp_port)],
                                          stdout=subprocess.DEVNULL))
         _wait_for(f"{api_url}/api/v1/health", children[-1], "central API")
-        _first_sync(device_db, api_url)
+        first_sync(device_db, api_url)
         children.append(subprocess.Popen([returnflow, "app", "--db", str(device_db), "--erp", api_url,
                                           "--port", str(app_port)], stdout=subprocess.DEVNULL))
         _wait_for(f"http://127.0.0.1:{app_port}/", children[-1], "handheld app")
@@ -69,7 +69,7 @@ def demo(var_dir: Path, erp_port: int, app_port: int) -> None:
     click.echo("demo stopped")
 
 
-def _prepare(var_dir: Path) -> tuple[str, Path]:
+def prepare(var_dir: Path) -> tuple[str, Path]:
     """The central database and the device database, made together (a pair), or reused as they are."""
     from domain.demo import demo_catalogue
     from erp.identity import provision_device
@@ -97,7 +97,7 @@ def _prepare(var_dir: Path) -> tuple[str, Path]:
     return erp_url, device_db
 
 
-def _first_sync(device_db: Path, api_url: str) -> None:
+def first_sync(device_db: Path, api_url: str) -> None:
     """Pull the catalogue and users before the app starts, so the first sign-in works."""
     from local_db import DeviceStore
     from sync.credential import credential_path, load_credential

@@ -11,6 +11,7 @@ discarded: a refused batch stays in the outbox until the cause is fixed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ from local_db.replica import Answer, PushRow
 
 from .credential import DeviceCredential
 from .protocol import API_PREFIX
+
+
+_log = logging.getLogger(__name__)
 
 
 class SyncState(StrEnum):
@@ -140,6 +144,11 @@ class SyncEngine:
         with self._lock:
             self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[SyncStatus], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def request_sync(self) -> None:
         """Sync now: cuts short the timer or a backoff wait."""
         self._wake.set()
@@ -177,6 +186,8 @@ class SyncEngine:
                     retrying(self.sync_once, store)
                 except SyncFailed:
                     pass  # only when stopping: the status already says what went wrong
+                except Exception:  # the worker must outlive any bug: the outbox keeps the events
+                    _log.exception("sync worker error")
                 self._nap(self._interval_s)
 
     # --- one sync -------------------------------------------------------------------------
@@ -294,7 +305,10 @@ class SyncEngine:
             self._status = status
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(status)
+            try:
+                listener(status)
+            except Exception:  # a screen that went away must not stop the sync
+                _log.exception("a sync status listener failed")
 
     def _nap(self, seconds: float) -> None:
         if self._wake.wait(seconds):

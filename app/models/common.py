@@ -50,3 +50,8 @@ def attempt(action: Callable[[], T], saved: Callable[[T], str]) -> tuple[Feedbac
     except (ReturnflowError, ScanError) as refused:
         return Feedback(False, str(refused)), None
     return Feedback(True, saved(result)), result
+
+
+def lower_first(sentence: str) -> str:
+    """A prompt ("Scan the ...") continued after a colon."""
+    return sentence[:1].lower() + sentence[1:]

@@ -8,7 +8,7 @@ from domain import Item, ReturnflowError, Rma, UnknownEntity
 from local_db.screens import LineProgress, rma_progress
 from scanner import ScanError, ScanKind, ScanSession
 
-from .common import Feedback, Session, attempt, read_scan
+from .common import Feedback, Session, attempt, lower_first, read_scan
 
 RECEIVING_BIN = "BIN-DCK-A01"
 
@@ -109,7 +109,7 @@ class ReceiveModel:
         self.item = item
         if self.rma is not None and all(line.sku != item.sku for line in self.rma.lines):
             return Feedback(False, f"{item.name} is not on {self.rma.rma_id}: it will be received as an unexpected item")
-        return Feedback(True, f"{item.name}: {self.prompt.lower()}")
+        return Feedback(True, f"{item.name}: {lower_first(self.prompt)}")
 
     def _receive(self, lpn: str) -> Feedback:
         if self.item is None:

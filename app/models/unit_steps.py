@@ -19,7 +19,7 @@ from domain import (
 from domain.evolve import required_bin_type
 from scanner import ScanError, ScanKind
 
-from .common import Feedback, Session, attempt, read_scan
+from .common import Feedback, Session, attempt, lower_first, read_scan
 
 
 def scan_unit(session: Session, typed: str) -> tuple[Feedback, ReturnUnit | None]:
@@ -170,7 +170,7 @@ class PutAwayModel:
                     self.feedback = Feedback(False, f"{unit.lpn} is {unit.state.value}: it is not ready to put away")
                 else:
                     self.unit = unit
-                    self.feedback = Feedback(True, f"{unit.lpn}: {self.prompt.lower()}")
+                    self.feedback = Feedback(True, f"{unit.lpn}: {lower_first(self.prompt)}")
         elif scan.kind is ScanKind.BIN:
             self.feedback = self._store(scan.value)
         else:
@@ -181,6 +181,8 @@ class PutAwayModel:
         """Put the unit in hand on hold (damage, suspicion): it then goes to a quarantine bin."""
         if self.unit is None:
             return Feedback(False, "scan the unit's LPN first")
+        if not reason.strip():
+            return Feedback(False, "say why the unit is held")
         lpn = self.unit.lpn
         self.feedback, _ = attempt(lambda: self.session.store.quarantine(self.session.actor, lpn=lpn, reason=reason),
                                    lambda _: f"saved: {lpn} on hold, scan a quarantine bin")

@@ -242,3 +242,20 @@ def test_a_supervisor_settles_a_dispute_on_a_device_and_every_device_follows(han
         assert device_view(device.store, lpn) == server_view(erp_db, lpn)
         assert device.store.unit(lpn).grade is Grade.C
         assert device.store.db.execute("SELECT status FROM exceptions").fetchall() == [("resolved",)]
+
+
+def test_a_failing_status_listener_never_stops_the_worker(handhelds):
+    from tests.sync.conftest import wait_for
+
+    device = handhelds("dev-a", interval_s=0.05)
+
+    def broken(_status) -> None:
+        raise RuntimeError("the screen that listened has gone")
+
+    device.engine.subscribe(broken)
+    device.engine.start()
+    wait_for(lambda: device.engine.status.state is SyncState.ONLINE)
+    receive(device.store, 800)
+    device.engine.request_sync()
+    wait_for(lambda: device.store.sync_counts()["pending"] == 0)
+    assert device.engine.running

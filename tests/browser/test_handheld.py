@@ -1,0 +1,257 @@
+"""The handheld app end to end in Debian's chromium at phone size, against a real central API.
+
+Real processes: `returnflow erp serve` on SQLite with the demo catalogue, and `returnflow app` for a
+provisioned, synced device. Every screen leaves a screenshot in test-output/handheld/.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from cli.demo import first_sync, prepare
+from domain import labels
+from domain.demo import DEMO_PINS
+from tests.browser.conftest import OUTPUT, loopback_only
+from tests.processes import RETURNFLOW, free_port, start_api, stop
+
+SHOTS = OUTPUT / "handheld"
+PHONE = {"width": 412, "height": 800}
+
+
+@dataclass
+class Stack:
+    erp_url: str
+    api_port: int
+    api: subprocess.Popen
+    app: subprocess.Popen
+    app_url: str
+    device_db: Path
+
+    def restart_api(self) -> None:
+        self.api = start_api(self.erp_url, self.api_port)
+
+    def device(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.device_db}?mode=ro", uri=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    var = tmp_path_factory.mktemp("demo")
+    erp_url, device_db = prepare(var)
+    api_port, app_port = free_port(), free_port()
+    api = start_api(erp_url, api_port)
+    first_sync(device_db, f"http://127.0.0.1:{api_port}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = (SHOTS / "app.log").open("w")  # a file, never a pipe nobody reads: a full pipe would block the app
+    app = subprocess.Popen([str(RETURNFLOW), "app", "--db", str(device_db), "--erp", f"http://127.0.0.1:{api_port}",
+                            "--port", str(app_port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{app_port}/", timeout=1)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
+            time.sleep(0.2)
+    built = Stack(erp_url, api_port, api, app, f"http://127.0.0.1:{app_port}", device_db)
+    yield built
+    stop(built.app)
+    stop(built.api)
+    log.close()
+
+
+@pytest.fixture
+def page(browser, stack) -> Iterator[Page]:
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    loopback_only(page)
+    page.goto(stack.app_url)
+    page.wait_for_function("() => !document.getElementById('loading')", timeout=60_000)
+    page.locator("flt-semantics-placeholder").dispatch_event("click")  # the semantics tree: real DOM nodes
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # the renderer may paint a frame late
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def by_id(page: Page, identifier: str):
+    return page.locator(f'[flt-semantics-identifier="{identifier}"]')
+
+
+def feedback(page: Page):
+    return by_id(page, "feedback")
+
+
+def sign_in(page: Page, user: str) -> None:
+    page.get_by_role("button", name=user.capitalize()).first.click()
+    page.get_by_role("textbox", name="PIN").click()
+    page.keyboard.type(DEMO_PINS[user])
+    page.keyboard.press("Enter")
+    expect(by_id(page, "screen-title")).to_have_text("Home")
+
+
+def open_screen(page: Page, key: str, title: str) -> None:
+    by_id(page, key).get_by_role("button").click()
+    expect(by_id(page, "screen-title")).to_have_text(title)
+
+
+def scan(page: Page, text: str, expect_words: str) -> None:
+    """What a hardware scanner does: type the code and Enter into the focused scan field. A screen
+    that has just opened gives its scan field the focus a moment after it is drawn."""
+    expect(page.get_by_role("textbox").first).to_be_focused()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    expect(feedback(page)).to_contain_text(expect_words)
+
+
+def rma_with_item(stack: Stack, skip: int = 0) -> tuple[str, str]:
+    """An approved RMA line the device holds, and its item's EAN-13, for a plain (untracked) item."""
+    with stack.device() as conn:
+        rma_id, gtin = conn.execute(
+            """SELECT l.rma_id, g.gtin FROM rma_lines l JOIN rmas r ON r.rma_id = l.rma_id
+               JOIN items i ON i.sku = l.sku JOIN item_gtins g ON g.sku = l.sku
+               WHERE r.state = 'approved' AND i.serial_tracked = 0 AND i.lot_tracked = 0
+               ORDER BY l.rma_id, l.line_no LIMIT 1 OFFSET ?""", (skip,)).fetchone()
+    return rma_id, gtin[-13:]
+
+
+def unit_state(stack: Stack, lpn: str) -> tuple[str, str]:
+    with stack.device() as conn:
+        return conn.execute("SELECT state, bin_code FROM units WHERE lpn = ?", (lpn,)).fetchone()
+
+
+def receive(page: Page, stack: Stack, lpn: str, skip: int = 0) -> None:
+    rma_id, gtin = rma_with_item(stack, skip)
+    open_screen(page, "go-receive", "Receive")
+    scan(page, rma_id, rma_id)
+    scan(page, gtin, "LPN label")
+    scan(page, lpn, "saved")
+
+
+def home(page: Page) -> None:
+    by_id(page, "home").get_by_role("button").click()
+    expect(by_id(page, "screen-title")).to_have_text("Home")
+
+
+def test_an_associate_processes_a_return_end_to_end(page, stack):
+    shot(page, "01-sign-in")
+    sign_in(page, "alex")
+    shot(page, "02-home")
+    lpn = labels.lpn(700_001)
+    receive(page, stack, lpn)
+    shot(page, "03-receive")
+    home(page)
+    expect(by_id(page, "queue-received")).to_have_text("1")
+    open_screen(page, "go-inspect", "Inspect")
+    scan(page, lpn, lpn)
+    shot(page, "04-inspect")
+    by_id(page, "save-inspection").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("inspected")
+    home(page)
+    open_screen(page, "go-grade", "Grade and decide")
+    scan(page, lpn, lpn)
+    page.get_by_role("button", name="A", exact=True).click()
+    expect(feedback(page)).to_contain_text("grade A")
+    shot(page, "05-grade")
+    by_id(page, "accept").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("put it away")
+    home(page)
+    open_screen(page, "go-putaway", "Put away")
+    scan(page, lpn, "restock bin")
+    scan(page, "BIN-SCR-S01", "restock")  # refused: the words name the right bin type
+    expect(feedback(page)).to_contain_text("Not done")
+    shot(page, "06-put-away-refused")
+    scan(page, "BIN-RST-R01", "stored in BIN-RST-R01")
+    shot(page, "07-put-away")
+    assert unit_state(stack, lpn) == ("stored", "BIN-RST-R01")
+
+
+def test_a_bad_scan_is_refused_in_words_and_focus_stays_for_the_next(page, stack):
+    sign_in(page, "alex")
+    open_screen(page, "go-receive", "Receive")
+    scan(page, "LPN-0000000010", "check digit")
+    scan(page, "RMA-00000000", "")  # the field still has the focus: the next scan lands without a tap
+    expect(feedback(page)).to_contain_text("Not done")
+
+
+def test_quarantine_then_a_supervisor_releases(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_002)
+    receive(page, stack, lpn, skip=1)
+    home(page)
+    open_screen(page, "go-inspect", "Inspect")
+    scan(page, lpn, lpn)
+    by_id(page, "save-inspection").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("inspected")
+    home(page)
+    open_screen(page, "go-grade", "Grade and decide")
+    scan(page, lpn, lpn)
+    page.get_by_role("button", name="C", exact=True).click()
+    by_id(page, "accept").get_by_role("button").click()
+    home(page)
+    open_screen(page, "go-putaway", "Put away")
+    scan(page, lpn, lpn)
+    page.get_by_role("textbox", name="Why hold it?").click()
+    page.keyboard.type("smells of smoke")
+    by_id(page, "hold").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("on hold")
+    scan(page, "BIN-QUA-Q01", "stored in BIN-QUA-Q01")
+    home(page)
+    by_id(page, "sign-out").get_by_role("button").click()
+    sign_in(page, "sam")
+    open_screen(page, "go-supervisor", "Supervisor")
+    shot(page, "08-supervisor")
+    by_id(page, f"release-{lpn}").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text(f"{lpn} released")
+    assert unit_state(stack, lpn) == ("dispositioned", "BIN-QUA-Q01")  # resumes where the hold began
+
+
+def test_work_goes_on_with_the_api_down_and_a_rejection_shows_after_sync(page, stack):
+    with stack.device() as conn:
+        sku, gtin = conn.execute(
+            """SELECT i.sku, g.gtin FROM items i JOIN item_gtins g ON g.sku = i.sku
+               WHERE i.sku NOT IN (SELECT sku FROM rma_lines) AND i.serial_tracked = 0 AND i.lot_tracked = 0
+               ORDER BY i.sku LIMIT 1""").fetchone()
+        reason = conn.execute("SELECT code FROM reason_codes ORDER BY label LIMIT 1").fetchone()[0]
+    sign_in(page, "alex")
+    open_screen(page, "go-sync", "Sync")
+    expect(by_id(page, "sync-pending")).to_have_text("Pending: 0", timeout=30_000)
+    home(page)
+    stop(stack.api)  # the central API goes away mid-shift
+    lpn = labels.lpn(700_003)
+    open_screen(page, "go-receive", "Receive")
+    scan(page, "1Z999AA10123456784", "no RMA")
+    by_id(page, f"reason-{reason}").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("blind return")
+    scan(page, gtin[-13:], "LPN label")
+    scan(page, lpn, "saved")
+    home(page)
+    open_screen(page, "go-sync", "Sync")
+    expect(by_id(page, "sync-pending")).to_have_text("Pending: 1")
+    shot(page, "09-sync-offline")
+    # Meanwhile the ERP withdrew the item: the server refuses the receipt and says why.
+    with sqlite3.connect(stack.erp_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DELETE FROM item_gtins WHERE sku = ?", (sku,))
+        conn.execute("DELETE FROM items WHERE sku = ?", (sku,))
+    stack.restart_api()
+    by_id(page, "sync-now").get_by_role("button").click()
+    expect(by_id(page, "sync-pending")).to_have_text("Pending: 0", timeout=30_000)
+    home(page)
+    open_screen(page, "go-sync", "Sync")
+    expect(by_id(page, "sync-refused")).to_contain_text("Rejected: 1")
+    expect(page.get_by_text(f"unknown item {sku}")).to_be_visible()
+    shot(page, "10-sync-rejected")
