@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import flet as ft
+import flet_audio as fta
 
 from domain import Disposition, Grade
 from local_db import DeviceStore
@@ -90,6 +91,10 @@ class Handheld:
         self.who = ft.Text("", size=16)
         self.live: Callable[[], None] | None = None
         self.unsubscribe: Callable[[], None] = lambda: None
+        # Services register with the page when made; the page keeps them while they are referenced.
+        self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
+                       for name in ("ok", "error")}
+        self.picker = ft.FilePicker()
         page.title = "returnflow"
         page.padding = 12
         page.theme_mode = ft.ThemeMode.LIGHT
@@ -125,9 +130,17 @@ class Handheld:
         self.banner.visible = True
         self.banner.bgcolor = OK_GREEN if feedback.ok else ERROR_RED
         self.banner_text.value = feedback.message if feedback.ok else f"Not done: {feedback.message}"
+        # Played as its own task: a browser holds sounds until the first tap or key, and the screen
+        # must not wait for that.
+        self.page.run_task(self.sounds[feedback.sound].play)
         self._paint_badge(self.sync_model.status())
         if feedback.ok and self.engine is not None:
             self.engine.request_sync()  # saved work leaves for the server as soon as it can
+
+    async def pick_photo(self) -> bytes | None:
+        """A photo from the device: its camera app or its files (the browser's file chooser)."""
+        files = await self.picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True)
+        return files[0].bytes if files else None
 
     def _go(self, screen: Callable[[], None]) -> Handler:
         async def go(_: Any = None) -> None:
@@ -222,6 +235,12 @@ class Handheld:
             model.package_ref = model.package_ref or None
             paint(reasons=True)
 
+        async def photo(_: Any) -> None:
+            content = await self.pick_photo()
+            if content is not None:
+                self.flash(model.submit_photo(content))
+                paint()
+
         async def finish(_: Any) -> None:
             model.finish()
             self.flash(Feedback(True, "package done: scan the next one"))
@@ -244,6 +263,7 @@ class Handheld:
                          for code, label in model.reason_codes()]
             elif model.rma is None and model.blind_reason is None:
                 rows.append(big_button("No RMA: blind return", blind, key="blind"))
+            rows.append(big_button("Read a barcode from a photo", photo, key="decode-photo"))
             if model.rma is not None or model.blind_reason is not None:
                 rows.append(big_button("Package done", finish, key="package-done"))
             self.show("Receive", *rows, scan=field)
@@ -273,6 +293,12 @@ class Handheld:
 
         notes = ft.TextField(label="Notes", multiline=True, min_lines=2, text_size=18)
 
+        async def photo(_: Any) -> None:
+            content = await self.pick_photo()
+            if content is not None:
+                self.flash(model.add_photo(content))
+                paint()
+
         async def save(_: Any) -> None:
             model.notes = notes.value or ""
             self.flash(model.save())
@@ -287,7 +313,8 @@ class Handheld:
                 rows.append(line("Condition", size=20))
                 rows += [ft.Checkbox(label=label, value=code in model.conditions, on_change=toggle_condition(code),
                                      label_style=ft.TextStyle(size=18)) for code, label in model.condition_codes()]
-                rows += [notes, line(f"{len(model.photos)} photo(s)"),
+                rows += [notes, line(f"{len(model.photos)} photo(s)", key="photo-count"),
+                         big_button("Add a photo", photo, key="add-photo"),
                          big_button("Save inspection", save, primary=True, key="save-inspection")]
             else:
                 rows.insert(0, line("Scan the unit's LPN label", size=22, key="prompt"))

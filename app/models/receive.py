@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from domain import Item, ReturnflowError, Rma, UnknownEntity
 from local_db.screens import LineProgress, rma_progress
-from scanner import ScanError, ScanKind, ScanSession
+from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_image_bytes
 
 from .common import Feedback, Session, attempt, lower_first, read_scan
 
@@ -48,6 +48,23 @@ class ReceiveModel:
             self.feedback = self._handle(scan)
         except (ScanError, ReturnflowError) as refused:
             self.feedback = Feedback(False, str(refused))
+        return self.feedback
+
+    def submit_photo(self, content: bytes) -> Feedback:
+        """The camera fallback: every barcode read in a photo, as if scanned one after another."""
+        try:
+            reads = decode_image_bytes(content)
+        except ScanError as refused:
+            self.feedback = Feedback(False, str(refused))
+            return self.feedback
+        if not reads:
+            self.feedback = Feedback(False, "no barcode found in the photo: take it closer, or scan it")
+            return self.feedback
+        for read in reads:  # in the order the decoder found them: an RMA label before the item, say
+            try:
+                self.feedback = self._handle(classify_read(read))
+            except (ScanError, ReturnflowError) as refused:
+                self.feedback = Feedback(False, str(refused))
         return self.feedback
 
     def start_blind(self, reason_code: str) -> Feedback:

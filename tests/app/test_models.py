@@ -191,3 +191,17 @@ def test_home_counts_the_queues_and_sync_screen_works_without_an_api(session):
     status = sync.status()
     assert status.pending == 2 and status.state == "offline" and "no central API" in status.message
     assert not sync.sync_now().ok
+
+
+def test_a_photo_of_the_rma_label_is_read_like_a_scan(session):
+    import zxingcpp
+
+    from scanner import barcode_image, png_bytes
+
+    rma_id, _, _ = receivable_lines(session.store)[0]
+    model = ReceiveModel(session)
+    feedback = model.submit_photo(png_bytes(barcode_image(rma_id, zxingcpp.BarcodeFormat.Code128)))
+    assert feedback.ok and model.rma.rma_id == rma_id
+    blank = png_bytes(barcode_image(rma_id, zxingcpp.BarcodeFormat.Code128) * 0 + 255)
+    assert "no barcode" in model.submit_photo(blank).message
+    assert not model.submit_photo(b"not an image").ok

@@ -255,3 +255,53 @@ def test_work_goes_on_with_the_api_down_and_a_rejection_shows_after_sync(page, s
     expect(by_id(page, "sync-refused")).to_contain_text("Rejected: 1")
     expect(page.get_by_text(f"unknown item {sku}")).to_be_visible()
     shot(page, "10-sync-rejected")
+
+
+def inspected(page: Page, stack: Stack, lpn: str, skip: int) -> None:
+    receive(page, stack, lpn, skip=skip)
+    home(page)
+    open_screen(page, "go-inspect", "Inspect")
+    scan(page, lpn, lpn)
+    by_id(page, "save-inspection").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("inspected")
+    home(page)
+
+
+def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_004)
+    inspected(page, stack, lpn, skip=3)
+    open_screen(page, "go-grade", "Grade and decide")
+    scan(page, lpn, lpn)
+    page.get_by_role("button", name="D", exact=True).click()
+    expect(feedback(page)).to_contain_text("grade D")
+    page.get_by_role("textbox", name="Override reason").click()
+    page.keyboard.type("works after a reset")
+    by_id(page, "override-restock").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("approval")  # refused: the rule wants a supervisor
+    page.get_by_role("textbox", name="Supervisor", exact=True).click()
+    page.keyboard.type("sam")
+    page.get_by_role("textbox", name="Supervisor PIN").click()
+    page.keyboard.type(DEMO_PINS["sam"])
+    shot(page, "11-override-approval")
+    by_id(page, "override-restock").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("saved: restock")
+    with stack.device() as conn:
+        assert conn.execute("SELECT disposition FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("restock",)
+
+
+def test_a_photo_of_a_label_is_read_when_there_is_no_scanner(page, stack, tmp_path):
+    import zxingcpp
+
+    from scanner import barcode_image, png_bytes
+
+    rma_id, _ = rma_with_item(stack, skip=4)
+    photo = tmp_path / "rma-label.png"
+    photo.write_bytes(png_bytes(barcode_image(rma_id, zxingcpp.BarcodeFormat.Code128)))
+    sign_in(page, "alex")
+    open_screen(page, "go-receive", "Receive")
+    with page.expect_file_chooser() as chooser:
+        by_id(page, "decode-photo").get_by_role("button").click()
+    chooser.value.set_files(str(photo))
+    expect(feedback(page)).to_contain_text(rma_id)
+    expect(by_id(page, "rma")).to_contain_text(rma_id)
