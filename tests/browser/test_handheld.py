@@ -6,6 +6,7 @@ provisioned, synced device. Every screen leaves a screenshot in test-output/hand
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import subprocess
 import time
@@ -18,9 +19,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cli.demo import first_sync, prepare
-from domain import labels
+from erp.identity import provision_device
+from erp.storage import open_database
+from local_db import DeviceStore
+from sync.credential import DeviceCredential
+from sync.engine import SyncEngine
+from domain import Grade, labels
 from domain.demo import DEMO_PINS
 from tests.browser.conftest import OUTPUT, loopback_only
+from tests.conftest import ASSOCIATE
 from tests.processes import RETURNFLOW, free_port, start_api, stop
 
 SHOTS = OUTPUT / "handheld"
@@ -305,3 +312,57 @@ def test_a_photo_of_a_label_is_read_when_there_is_no_scanner(page, stack, tmp_pa
     chooser.value.set_files(str(photo))
     expect(feedback(page)).to_contain_text(rma_id)
     expect(by_id(page, "rma")).to_contain_text(rma_id)
+
+
+def test_a_dispute_between_two_devices_is_settled_by_a_supervisor_in_the_app(page, stack, tmp_path):
+    """The app's device and a second handheld grade the same unit differently while the app is
+    offline; after sync the unit is disputed everywhere and a supervisor settles it on the app."""
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_005)
+    inspected(page, stack, lpn, skip=5)
+    open_screen(page, "go-sync", "Sync")
+    expect(by_id(page, "sync-pending")).to_have_text("Pending: 0", timeout=30_000)
+    home(page)
+    stop(stack.api)  # the app goes offline; the other handheld reaches the server through another API process
+    engine = open_database(stack.erp_url)
+    with engine.begin() as conn:
+        secret = provision_device(conn, "handheld-two", "DC1", dt.datetime.now(dt.UTC))
+    engine.dispose()
+    other_port = free_port()
+    other_api = start_api(stack.erp_url, other_port)
+    try:
+        other_db = tmp_path / "two.db"
+        with DeviceStore.open(other_db) as other:
+            other.initialize("handheld-two")
+            sync = SyncEngine(other_db, f"http://127.0.0.1:{other_port}", DeviceCredential("handheld-two", secret))
+            sync.sync_once(other)
+            other.grade(ASSOCIATE, lpn=lpn, grade=Grade.A)
+            sync.sync_once(other)
+            sync.stop()
+    finally:
+        stop(other_api)
+    open_screen(page, "go-grade", "Grade and decide")
+    scan(page, lpn, lpn)
+    page.get_by_role("button", name="C", exact=True).click()
+    expect(feedback(page)).to_contain_text("grade C")
+    home(page)
+    stack.restart_api()
+    open_screen(page, "go-sync", "Sync")
+    by_id(page, "sync-now").get_by_role("button").click()
+    expect(by_id(page, "sync-refused")).to_contain_text("Conflicts: 1", timeout=30_000)
+    home(page)
+    by_id(page, "sign-out").get_by_role("button").click()
+    sign_in(page, "sam")
+    expect(by_id(page, "queue-disputed")).to_have_text("1")
+    open_screen(page, "go-supervisor", "Supervisor")
+    expect(page.get_by_text(f"grade disputed on {lpn}")).to_be_visible()
+    shot(page, "12-supervisor-dispute")
+    page.get_by_role("button", name="Take C").click()
+    expect(feedback(page)).to_contain_text("resolved")
+    with stack.device() as conn:
+        assert conn.execute("SELECT state, grade FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("graded", "C")
+    home(page)
+    open_screen(page, "go-sync", "Sync")
+    expect(by_id(page, "sync-pending")).to_have_text("Pending: 0", timeout=30_000)
+    with sqlite3.connect(stack.erp_url.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("SELECT state, grade FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("graded", "C")
