@@ -59,8 +59,8 @@ class ScanField:
     on_scan: Callable[[str], Awaitable[None]]
 
     @classmethod
-    def make(cls, label: str, on_scan: Callable[[str], Awaitable[None]]) -> ScanField:
-        field = cls(ft.TextField(label=label, autofocus=True, text_size=22, height=TARGET + 8), on_scan)
+    def make(cls, label: str, on_scan: Callable[[str], Awaitable[None]], *, autofocus: bool = True) -> ScanField:
+        field = cls(ft.TextField(label=label, autofocus=autofocus, text_size=22, height=TARGET + 8), on_scan)
         field.control.on_submit = field._submitted
         return field
 
@@ -433,7 +433,8 @@ class Handheld:
             self.flash(model.count_scan(typed))
             paint()
 
-        count_field = ScanField.make("Count: scan the bin, then each item", counted)
+        # Not focused on arrival: the supervisor screen opens on its exception queue, at the top.
+        count_field = ScanField.make("Count: scan the bin, then each item", counted, autofocus=False)
 
         async def finish_count(_: Any) -> None:
             self.flash(model.finish_count())
