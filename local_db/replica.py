@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-
-import sqlite_utils
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
 from pydantic import TypeAdapter
 
 from domain import (

@@ -31,7 +31,6 @@ from local_db.replica import Answer, PushRow
 from .credential import DeviceCredential
 from .protocol import API_PREFIX
 
-
 _log = logging.getLogger(__name__)
 
 

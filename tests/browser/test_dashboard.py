@@ -17,6 +17,7 @@ from tests.erp.conftest import provision
 from tests.integration.test_device_store import to_state
 from tests.processes import free_port, start_api, stop
 
+
 def test_supervisor_sees_waiting_units_and_exceptions_at_phone_and_desk_size(browser, tmp_path, catalogue):
     url = f"sqlite:///{tmp_path / 'erp.db'}"
     engine = open_database(url)

@@ -19,13 +19,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cli.demo import first_sync, prepare
+from domain import Grade, labels
+from domain.demo import DEMO_PINS
 from erp.identity import provision_device
 from erp.storage import open_database
 from local_db import DeviceStore
 from sync.credential import DeviceCredential
 from sync.engine import SyncEngine
-from domain import Grade, labels
-from domain.demo import DEMO_PINS
 from tests.browser.conftest import OUTPUT, loopback_only
 from tests.conftest import ASSOCIATE
 from tests.processes import RETURNFLOW, free_port, start_api, stop
@@ -154,6 +154,16 @@ def home(page: Page) -> None:
     expect(by_id(page, "screen-title")).to_have_text("Home")
 
 
+def inspected(page: Page, stack: Stack, lpn: str, skip: int) -> None:
+    receive(page, stack, lpn, skip=skip)
+    home(page)
+    open_screen(page, "go-inspect", "Inspect")
+    scan(page, lpn, lpn)
+    by_id(page, "save-inspection").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("inspected")
+    home(page)
+
+
 def test_an_associate_processes_a_return_end_to_end(page, stack):
     shot(page, "01-sign-in")
     sign_in(page, "alex")
@@ -198,13 +208,7 @@ def test_a_bad_scan_is_refused_in_words_and_focus_stays_for_the_next(page, stack
 def test_quarantine_then_a_supervisor_releases(page, stack):
     sign_in(page, "alex")
     lpn = labels.lpn(700_002)
-    receive(page, stack, lpn, skip=1)
-    home(page)
-    open_screen(page, "go-inspect", "Inspect")
-    scan(page, lpn, lpn)
-    by_id(page, "save-inspection").get_by_role("button").click()
-    expect(feedback(page)).to_contain_text("inspected")
-    home(page)
+    inspected(page, stack, lpn, skip=1)
     open_screen(page, "go-grade", "Grade and decide")
     scan(page, lpn, lpn)
     page.get_by_role("button", name="C", exact=True).click()
@@ -262,16 +266,6 @@ def test_work_goes_on_with_the_api_down_and_a_rejection_shows_after_sync(page, s
     expect(by_id(page, "sync-refused")).to_contain_text("Rejected: 1")
     expect(page.get_by_text(f"unknown item {sku}")).to_be_visible()
     shot(page, "10-sync-rejected")
-
-
-def inspected(page: Page, stack: Stack, lpn: str, skip: int) -> None:
-    receive(page, stack, lpn, skip=skip)
-    home(page)
-    open_screen(page, "go-inspect", "Inspect")
-    scan(page, lpn, lpn)
-    by_id(page, "save-inspection").get_by_role("button").click()
-    expect(feedback(page)).to_contain_text("inspected")
-    home(page)
 
 
 def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):

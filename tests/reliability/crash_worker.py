@@ -162,8 +162,8 @@ class Worker:
         return self.store.decide_disposition(ASSOCIATE, lpn=unit.lpn, disposition=chosen,
                                              override_reason="supervisor walked the floor and agreed", **approval)
 
-    def refused(self) -> str:
-        """A command the store must refuse; returns the error's class name."""
+    def refusal(self) -> Callable[[], Event]:
+        """A command the store must refuse, on one of the open units, not yet run."""
         rng, store = self.rng, self.store
         unit = store.unit(rng.choice(self.open_lpns))
         attempts: list[Callable[[], Event]] = [
@@ -174,8 +174,12 @@ class Worker:
         ]
         if unit.state is not UnitState.INSPECTED:
             attempts.append(lambda: store.grade(ASSOCIATE, lpn=unit.lpn, grade=Grade.A))
+        return rng.choice(attempts)
+
+    def refused(self) -> str:
+        """A command the store must refuse; returns the error's class name."""
         try:
-            event = rng.choice(attempts)()
+            event = self.refusal()()
         except ReturnflowError as exc:
             return type(exc).__name__
         raise NotRefused(f"the store accepted a command it must refuse: event {event.device_seq} {event.type}")

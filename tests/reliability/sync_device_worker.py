@@ -27,20 +27,17 @@ interleaving with the sync thread is not.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
-from collections.abc import Callable
 
 import httpx
 
-from domain import BinType, Event, Grade, ReturnflowError, UnitState
-from domain.labels import lpn as lpn_label
+from domain import Event, ReturnflowError
 from local_db import DeviceStore, StoreError
 from sync.credential import credential_path, load_credential
 from sync.engine import SyncEngine, SyncState, SyncStatus
-from tests.reliability.crash_worker import ASSOCIATE, Worker, say
+from tests.reliability.crash_worker import Worker, say
 
 LPN_SPAN = 10_000_000  # each device receives LPN numbers LPN_BASE + 1 ... LPN_BASE + LPN_SPAN - 1
 OTHER_DEVICES_UNIT = 0.15  # share of next steps taken on a unit another device received
@@ -99,18 +96,8 @@ class DeviceWorker(Worker):
     def refused_or_raced(self) -> tuple[Event | None, str | None]:
         """A command the store must refuse. If it is accepted all the same, (its event, "accepted"):
         the caller decides whether the sync worker changed the data in between."""
-        rng, store = self.rng, self.store
-        unit = store.unit(rng.choice(self.open_lpns))
-        attempts: list[Callable[[], Event]] = [
-            lambda: store.store(ASSOCIATE, lpn=unit.lpn, bin_code=rng.choice(self.bins[BinType.DOCK])),
-            lambda: store.receive(ASSOCIATE, lpn=unit.lpn, sku=unit.sku, bin_code=self.bins[BinType.DOCK][0],
-                                  reason_code="unknown"),
-            lambda: store.release(ASSOCIATE, lpn=unit.lpn, note="an associate may not release"),
-        ]
-        if unit.state is not UnitState.INSPECTED:
-            attempts.append(lambda: store.grade(ASSOCIATE, lpn=unit.lpn, grade=Grade.A))
         try:
-            return rng.choice(attempts)(), "accepted"
+            return self.refusal()(), "accepted"
         except ReturnflowError as exc:
             return None, type(exc).__name__
 

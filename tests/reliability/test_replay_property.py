@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import sqlite_utils
@@ -18,11 +19,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule
 
-from functools import partial
-
 from domain import Disposition, DomainError, Grade, UnitState, suggest
-from domain.evolve import required_bin_type
 from domain.demo import demo_catalogue
+from domain.evolve import required_bin_type
 from domain.labels import lpn
 from local_db import DeviceStore, Environment
 from local_db.projection import PROJECTION_TABLES

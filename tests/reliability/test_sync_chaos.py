@@ -62,7 +62,7 @@ from erp.storage import make_engine
 from local_db import DeviceStore
 from local_db.replica import STATUS_OF_OUTCOME
 from tests.erp.conftest import pg_admin_url  # noqa: F401  (the session fixture: PostgreSQL for the tests)
-from tests.processes import RETURNFLOW, fresh_pg_database, free_port
+from tests.processes import RETURNFLOW, free_port, fresh_pg_database
 from tests.reliability.sync_device_worker import LPN_SPAN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -564,7 +564,7 @@ def check_invariants(server, devices: list[Device], received_before: dict) -> No
                    if r.outcome in ("conflict", "rejected") and (not r.rule or not r.reason)]
     assert not unaccounted, f"conflicts or rejections without a named rule and reason: {unaccounted[:10]}"
     audited = Counter({(r.event_id, r.rule): 1 for r in events.values() if r.rule})
-    assert audit == audited, f"audit trail differs from the events' rules: " + str(
+    assert audit == audited, "audit trail differs from the events' rules: " + str(
         {k: (audit.get(k), audited.get(k)) for k in audit.keys() | audited.keys() if audit.get(k) != audited.get(k)})
     opened = {r.exception_id: r.event_id for r in events.values() if r.exception_id}
     assert exceptions == opened, "exceptions differ from the events that opened them"

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from domain import Grade, ReasonCode
-from erp.masterdata import put_reason_codes
 from erp import tables as t
+from erp.masterdata import put_reason_codes
 from local_db import DeviceStore
 from sync.credential import CredentialError, DeviceCredential, credential_path, load_credential, save_credential
 from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState
@@ -147,8 +147,9 @@ def test_events_of_a_schema_the_server_does_not_know_wait_and_pull_goes_on(handh
 
 
 def test_a_revoked_device_keeps_its_events(handhelds, central, erp_db):
-    from erp.identity import revoke_device
     import datetime as dt
+
+    from erp.identity import revoke_device
 
     device = handhelds("dev-a")
     device.sync()

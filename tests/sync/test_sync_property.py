@@ -24,7 +24,6 @@ from domain.demo import demo_catalogue
 from erp import tables as t
 from erp.masterdata import load_catalogue
 from erp.storage import open_database
-from local_db import DeviceStore
 from sync.engine import SyncFailed
 from tests.conftest import ASSOCIATE, NOW, SUPERVISOR
 from tests.faults import Fault, FaultProxy
