@@ -14,11 +14,14 @@ from typing import Any
 
 import flet as ft
 import flet_audio as fta
+import numpy as np
 
 from domain import Disposition, Grade
 from local_db import DeviceStore
+from scanner import png_bytes
 from sync.engine import SyncEngine, SyncState, SyncStatus
 
+from .camera import CameraFeed
 from .models.common import Feedback, Session
 from .models.home import SignInModel, SyncModel, home_queues, is_supervisor
 from .models.receive import ReceiveModel
@@ -31,6 +34,8 @@ STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncS
                  SyncState.ERROR: ERROR_RED}
 
 Handler = Callable[..., Awaitable[None]]
+# What the camera preview shows before its first frame: one white pixel.
+_BLANK_PNG = png_bytes(np.full((1, 1), 255, dtype=np.uint8))
 
 
 def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None) -> ft.Control:
@@ -75,10 +80,14 @@ class ScanField:
 class Handheld:
     """One browser session of the device app."""
 
-    def __init__(self, page: ft.Page, store: DeviceStore, engine: SyncEngine | None) -> None:
+    def __init__(self, page: ft.Page, store: DeviceStore, engine: SyncEngine | None,
+                 camera: int | str | None = None) -> None:
         self.page = page
         self.store = store
         self.engine = engine
+        self.camera = camera  # a camera index or a video file standing in for one; None: no camera
+        self.feed: CameraFeed | None = None
+        self.preview = ft.Image(src=_BLANK_PNG, width=360, fit=ft.BoxFit.CONTAIN, visible=False)
         self.session: Session | None = None
         self.sync_model = SyncModel(store, engine)
         self.badge = ft.Text("", size=16, weight=ft.FontWeight.BOLD, color=PAPER)
@@ -120,11 +129,52 @@ class Handheld:
         back after every tap, so the next scan lands in it."""
         self.live = live
         self.body.controls = [heading(title), *controls]
+        if scan is not None and self.camera is not None and scan.control in self.body.controls:
+            at = self.body.controls.index(scan.control) + 1
+            self.body.controls[at:at] = self._camera_panel(scan)  # right under the scan field
         if back and self.session is not None:
             self.body.controls.append(big_button("Home", self._go(self.home), key="home"))
         self.page.update()
         if scan is not None:
             self.page.run_task(scan.control.focus)
+
+    def stop_camera(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+            self.feed = None
+
+    def _camera_panel(self, scan: ScanField) -> list[ft.Control]:
+        """A live preview with each decoded code outlined; a code held in view scans once."""
+        preview = self.preview  # one control for every repaint: the running feed keeps drawing into it
+        preview.visible = self.feed is not None
+
+        async def show_frame(jpeg: bytes) -> None:
+            preview.src, preview.visible = jpeg, True
+            self.page.update()
+
+        async def scanned(text: str) -> None:
+            await scan.on_scan(text)
+
+        async def failed(message: str) -> None:
+            self.stop_camera()
+            self.flash(Feedback(False, message))
+            self.page.update()
+
+        async def toggle(_: Any) -> None:
+            if self.feed is not None:
+                self.stop_camera()
+                preview.visible = False
+                self.page.update()
+                return
+            self.feed = CameraFeed(
+                self.camera,
+                on_preview=lambda jpeg: self.page.run_task(show_frame, jpeg),
+                on_scan=lambda read: self.page.run_task(scanned, (read.aim_id or "") + read.text),
+                on_error=lambda message: self.page.run_task(failed, message))
+            self.feed.start()
+
+        return [big_button("Camera on / off", toggle, key="camera"), ft.Semantics(identifier="camera-preview",
+                                                                                  content=preview)]
 
     def flash(self, feedback: Feedback) -> None:
         self.banner.visible = True
@@ -145,6 +195,7 @@ class Handheld:
     def _go(self, screen: Callable[[], None]) -> Handler:
         async def go(_: Any = None) -> None:
             self.banner.visible = False
+            self.stop_camera()
             screen()
         return go
 

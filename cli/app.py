@@ -12,10 +12,12 @@ import click
               type=click.Path(dir_okay=False, path_type=Path), help="device database file")
 @click.option("--erp", "erp_url", default=None, help="the central API to sync with (none: offline only)")
 @click.option("--port", default=8550, show_default=True, type=int)
+@click.option("--camera", default=None,
+              help="camera index, or a video file standing in for a camera (default: camera 0 if there is one)")
 @click.option("--native", is_flag=True, help="open a native window (needs a Flet desktop client installed)")
-def app(db_path: Path, erp_url: str | None, port: int, native: bool) -> None:
+def app(db_path: Path, erp_url: str | None, port: int, camera: str | None, native: bool) -> None:
     """Serve the handheld app on http://127.0.0.1:PORT (a phone-sized browser window is the handheld)."""
     from app.main import serve
 
     click.echo(f"handheld app on http://127.0.0.1:{port}" + (f", syncing with {erp_url}" if erp_url else ", offline"))
-    serve(db_path, erp_url, port, native=native)
+    serve(db_path, erp_url, port, camera=camera, native=native)

@@ -26,6 +26,7 @@ from erp.storage import open_database
 from local_db import DeviceStore
 from sync.credential import DeviceCredential
 from sync.engine import SyncEngine
+from tests.app.test_camera import label_video
 from tests.browser.conftest import OUTPUT, loopback_only
 from tests.conftest import ASSOCIATE
 from tests.processes import RETURNFLOW, free_port, start_api, stop
@@ -42,6 +43,7 @@ class Stack:
     app: subprocess.Popen
     app_url: str
     device_db: Path
+    camera_rma: str  # the RMA whose label the stand-in camera shows
 
     def restart_api(self) -> None:
         self.api = start_api(self.erp_url, self.api_port)
@@ -57,10 +59,14 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     api_port, app_port = free_port(), free_port()
     api = start_api(erp_url, api_port)
     first_sync(device_db, f"http://127.0.0.1:{api_port}")
+    with sqlite3.connect(f"file:{device_db}?mode=ro", uri=True) as conn:
+        camera_rma = conn.execute("SELECT rma_id FROM rmas WHERE state = 'approved' ORDER BY rma_id DESC").fetchone()[0]
+    camera = var / "camera.avi"  # a video file stands in for the handheld's camera
+    label_video(camera, camera_rma)
     SHOTS.mkdir(parents=True, exist_ok=True)
     log = (SHOTS / "app.log").open("w")  # a file, never a pipe nobody reads: a full pipe would block the app
     app = subprocess.Popen([str(RETURNFLOW), "app", "--db", str(device_db), "--erp", f"http://127.0.0.1:{api_port}",
-                            "--port", str(app_port)], stdout=log, stderr=subprocess.STDOUT)
+                            "--port", str(app_port), "--camera", str(camera)], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -69,7 +75,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         except httpx.TransportError:
             assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
             time.sleep(0.2)
-    built = Stack(erp_url, api_port, api, app, f"http://127.0.0.1:{app_port}", device_db)
+    built = Stack(erp_url, api_port, api, app, f"http://127.0.0.1:{app_port}", device_db, camera_rma)
     yield built
     stop(built.app)
     stop(built.api)
@@ -360,3 +366,13 @@ def test_a_dispute_between_two_devices_is_settled_by_a_supervisor_in_the_app(pag
     expect(by_id(page, "sync-pending")).to_have_text("Pending: 0", timeout=30_000)
     with sqlite3.connect(stack.erp_url.removeprefix("sqlite:///")) as conn:
         assert conn.execute("SELECT state, grade FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("graded", "C")
+
+
+def test_the_camera_view_reads_a_label_and_outlines_it(page, stack):
+    sign_in(page, "alex")
+    open_screen(page, "go-receive", "Receive")
+    by_id(page, "camera").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text(stack.camera_rma, timeout=15_000)
+    expect(by_id(page, "rma")).to_contain_text(stack.camera_rma)
+    shot(page, "13-camera")
+    by_id(page, "camera").get_by_role("button").click()  # off again
