@@ -33,6 +33,19 @@ def camera_source(option: str | None) -> int | str | None:
         capture.release()
 
 
+def capture_still(source: int | str | Path) -> bytes:
+    """One photo from the camera, as JPEG, for an inspection; FrameSourceError when it cannot."""
+    capture = open_video(source)
+    try:
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise FrameSourceError("the camera gave no picture: try again, or add a photo from the files")
+    ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return encoded.tobytes()
+
+
 class CameraFeed:
     def __init__(self, source: int | str | Path, *, on_preview: Callable[[bytes], None],
                  on_scan: Callable[[Read], None], on_error: Callable[[str], None]) -> None:

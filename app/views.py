@@ -18,10 +18,10 @@ import numpy as np
 
 from domain import Disposition, Grade
 from local_db import DeviceStore
-from scanner import png_bytes
+from scanner import ScanError, png_bytes
 from sync.engine import SyncEngine, SyncState, SyncStatus
 
-from .camera import CameraFeed
+from .camera import CameraFeed, capture_still
 from .models.common import Feedback, Session
 from .models.home import SignInModel, SyncModel, home_queues, is_supervisor
 from .models.receive import ReceiveModel
@@ -350,6 +350,16 @@ class Handheld:
                 self.flash(model.add_photo(content))
                 paint()
 
+        async def snap(_: Any) -> None:
+            self.stop_camera()  # the live view and the still share the camera
+            try:
+                content = capture_still(self.camera)
+            except ScanError as failed:
+                self.flash(Feedback(False, str(failed)))
+            else:
+                self.flash(model.add_photo(content))
+            paint()
+
         async def save(_: Any) -> None:
             model.notes = notes.value or ""
             self.flash(model.save())
@@ -364,8 +374,10 @@ class Handheld:
                 rows.append(line("Condition", size=20))
                 rows += [ft.Checkbox(label=label, value=code in model.conditions, on_change=toggle_condition(code),
                                      label_style=ft.TextStyle(size=18)) for code, label in model.condition_codes()]
-                rows += [notes, line(f"{len(model.photos)} photo(s)", key="photo-count"),
-                         big_button("Add a photo", photo, key="add-photo"),
+                rows += [notes, line(f"{len(model.photos)} photo(s)", key="photo-count")]
+                if self.camera is not None:
+                    rows.append(big_button("Take a photo", snap, key="take-photo"))
+                rows += [big_button("Add a photo from files", photo, key="add-photo"),
                          big_button("Save inspection", save, primary=True, key="save-inspection")]
             else:
                 rows.insert(0, line("Scan the unit's LPN label", size=22, key="prompt"))
@@ -535,6 +547,9 @@ class Handheld:
                 line("Last sync: " + (status.last_success_at.strftime("%H:%M:%S") if status.last_success_at
                                       else "never")),
             ]
+            if status.progress is not None and status.state is SyncState.SYNCING:
+                total = f" of {status.progress.total}" if status.progress.total else ""
+                rows.append(line(f"{status.progress.phase}: {status.progress.done}{total}", key="sync-progress"))
             if status.message:
                 rows.append(line(status.message, colour=ERROR_RED))
             rows.append(big_button("Sync now", sync_now, primary=True, key="sync-now"))

@@ -376,3 +376,19 @@ def test_the_camera_view_reads_a_label_and_outlines_it(page, stack):
     expect(by_id(page, "rma")).to_contain_text(stack.camera_rma)
     shot(page, "13-camera")
     by_id(page, "camera").get_by_role("button").click()  # off again
+
+
+def test_an_inspection_photo_is_taken_with_the_camera(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_006)
+    receive(page, stack, lpn, skip=6)
+    home(page)
+    open_screen(page, "go-inspect", "Inspect")
+    scan(page, lpn, lpn)
+    by_id(page, "take-photo").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("photo kept")
+    expect(by_id(page, "photo-count")).to_have_text("1 photo(s)")
+    by_id(page, "save-inspection").get_by_role("button").click()
+    expect(feedback(page)).to_contain_text("inspected")
+    with stack.device() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0] >= 1
