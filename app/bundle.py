@@ -1,14 +1,16 @@
 """Entry point of the device bundle that `pyinstaller build.spec` builds: `returnflow-device`.
 
-    returnflow-device --db PATH [--erp URL] [--port 8550]   serve the handheld app on 127.0.0.1
-    returnflow-device --smoke-check                          prove this build works, offline
+    returnflow-device --db PATH [--erp URL] [--port 8550] [--camera INDEX|VIDEO]
+                                      serve the handheld app on 127.0.0.1
+    returnflow-device --smoke-check   prove this build works, offline
 
 The smoke check makes a temporary device database (initialised, demo catalogue loaded), decodes a
-barcode it renders (OpenCV, zxing-cpp and zbar all load), starts this same program serving that
-database on a free loopback port as its own child, fetches the page and the Flet web client's files
-over HTTP, opens one UI session over the websocket as a browser would, stops the child by its PID
-and prints one line of JSON. Exit status 0 when every check passed, 1 otherwise. Nothing leaves
-127.0.0.1. It also runs unfrozen (`python -m app.bundle --smoke-check`), against the source tree.
+barcode it renders (OpenCV, zxing-cpp and zbar all load) and scans a video clip of a label (the
+camera's stand-in), starts this same program serving that database on a free loopback port as its
+own child, fetches the page and the Flet web client's files over HTTP, opens one UI session over
+the websocket as a browser would, stops the child by its PID and prints one line of JSON. Exit
+status 0 when every check passed, 1 otherwise. Nothing leaves 127.0.0.1. It also runs unfrozen
+(`python -m app.bundle --smoke-check`), against the source tree.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _self_command() -> list[str]:
 
 # --- serving --------------------------------------------------------------------------------------
 
-def serve_app(db_path: Path, erp_url: str | None, port: int) -> int:
+def serve_app(db_path: Path, erp_url: str | None, port: int, camera: str | None) -> int:
     use_bundled_zbar()
     from app.main import serve
     from domain import ReturnflowError
@@ -80,7 +82,7 @@ def serve_app(db_path: Path, erp_url: str | None, port: int) -> int:
     print(f"handheld app on http://127.0.0.1:{port}" + (f", syncing with {erp_url}" if erp_url else ", offline"),
           flush=True)
     try:
-        serve(db_path, erp_url, port)
+        serve(db_path, erp_url, port, camera=camera)
     except ReturnflowError as exc:  # a missing, foreign or newer database: words, not a traceback
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
@@ -128,6 +130,29 @@ def check_scanner() -> dict[str, Any]:
     return {"decoded": code, "zbar": getattr(wrapper.LIBZBAR, "_name", None)}
 
 
+def check_camera_clip(path: Path) -> dict[str, Any]:
+    """Write a short clip of a label (the camera's stand-in) and scan it: OpenCV's video I/O works."""
+    import cv2
+    import numpy as np
+    import zxingcpp
+
+    from scanner import barcode_image, scan_video
+
+    code, fps, size = "LPN-SMOKE-0001", 10, (640, 480)
+    symbol = barcode_image(code, zxingcpp.BarcodeFormat.Code128, scale=3)
+    page = np.full((size[1], size[0]), 255, dtype=np.uint8)
+    top, left = (size[1] - symbol.shape[0]) // 2, (size[0] - symbol.shape[1]) // 2
+    page[top:top + symbol.shape[0], left:left + symbol.shape[1]] = symbol
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for _ in range(fps):
+        writer.write(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    seen = [sighting.read.text for sighting in scan_video(path)]
+    if seen != [code]:
+        raise SmokeCheckFailed(f"scanning a one-second clip of {code} gave {seen!r}")
+    return {"clip": path.name, "scanned": code}
+
+
 def _tail(path: Path, lines: int = 12) -> str:
     """The server's last words, for a failure message."""
     with contextlib.suppress(OSError):
@@ -136,10 +161,11 @@ def _tail(path: Path, lines: int = 12) -> str:
 
 
 @contextlib.contextmanager
-def running_server(db_path: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen]:
-    """This program serving `db_path` on 127.0.0.1:port as a child, stopped by its PID afterwards."""
+def running_server(db_path: Path, port: int, camera: Path, log_path: Path) -> Iterator[subprocess.Popen]:
+    """This program serving `db_path` on 127.0.0.1:port as a child, stopped by its PID afterwards. Its
+    camera is a clip, so that a smoke check never takes the device's camera."""
     with log_path.open("wb") as log:
-        child = subprocess.Popen([*_self_command(), "--db", str(db_path), "--port", str(port)],
+        child = subprocess.Popen([*_self_command(), "--db", str(db_path), "--port", str(port), "--camera", str(camera)],
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield child
@@ -269,10 +295,12 @@ def smoke_check() -> dict[str, Any]:
         db = make_device_db(db_path)
         result["db"] = {k: v for k, v in db.items() if k != "users"}
         result["scanner"] = check_scanner()
+        clip = Path(tmp) / "camera.avi"
+        result["camera"] = check_camera_clip(clip)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         result["port"] = port
-        with running_server(db_path, port, log_path) as child, httpx.Client(trust_env=False) as client:
+        with running_server(db_path, port, clip, log_path) as child, httpx.Client(trust_env=False) as client:
             result["startup_s"] = round(wait_until_serving(client, base, child, log_path), 2)
             result["web"] = check_web_client(client, base)
             result["session"] = check_session(port, db["users"])
@@ -306,6 +334,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, help="device database file (set up with `returnflow device init`)")
     p.add_argument("--erp", default=None, metavar="URL", help="the central API to sync with (none: offline only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--camera", default=None, metavar="INDEX|VIDEO",
+                   help="camera index, or a video file standing in for a camera (default: camera 0 if there is one)")
     p.add_argument("--smoke-check", action="store_true",
                    help="check this build offline on a temporary database, print one JSON line, exit")
     return p
@@ -315,14 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     if args.smoke_check:
-        if args.db is not None or args.erp is not None:
-            p.error("--smoke-check makes its own database and never syncs: drop --db and --erp")
+        if args.db is not None or args.erp is not None or args.camera is not None:
+            p.error("--smoke-check makes its own database and camera clip and never syncs: "
+                    "drop --db, --erp and --camera")
         return run_smoke_check()
     if args.db is None:
         p.error("--db is required")
     if not 0 < args.port < 65536:
         p.error(f"--port {args.port}: not a TCP port")
-    return serve_app(args.db, args.erp, args.port)
+    return serve_app(args.db, args.erp, args.port, args.camera)
 
 
 if __name__ == "__main__":
