@@ -65,7 +65,7 @@ def demo(var_dir: Path, erp_port: int, app_port: int) -> None:
                                            f"(exit status {child.returncode})")
     finally:
         for child in reversed(children):
-            _stop(child)
+            stop_process(child)
     click.echo("demo stopped")
 
 
@@ -148,7 +148,8 @@ def _wait_for(url: str, process: subprocess.Popen, what: str, timeout: float = 6
     raise click.ClickException(f"the {what} did not answer at {url} within {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a child by its PID, and kill it if it has not gone within 15 s."""
     if process.poll() is None:
         process.terminate()
         try:

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from cli.demo import stop_process as stop  # noqa: F401 - the tests stop their processes the same way
+
 RETURNFLOW = Path(sys.executable).with_name("returnflow")
 
 
@@ -36,15 +38,6 @@ def start_api(url: str, port: int, timeout: float = 30) -> subprocess.Popen:
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"API on port {port} did not start: {process.stderr.read().decode()[-2000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextlib.contextmanager
