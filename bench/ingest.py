@@ -5,7 +5,7 @@ batch latency, beside the raw rate of inserting the same event rows into the sam
 the API. Prints human-readable lines, then a JSON summary as the last line.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--devices 100] [--batch 500]
-        [--pg postgresql://postgres@127.0.0.1:5432/test]
+        [--senders 4] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg] [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -263,6 +263,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="concurrent client threads (connections)")
     parser.add_argument("--pg", default=os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
 
     catalogue = demo_catalogue(now=NOW)
@@ -270,9 +271,10 @@ def main() -> None:
     logs = {f"bench-{d:03d}": device_log(d, per_device, catalogue) for d in range(args.devices)}
     summary: dict = {"events": per_device * args.devices, "devices": args.devices, "batch": args.batch,
                      "senders": args.senders}
-    with tempfile.TemporaryDirectory(prefix="returnflow-ingest-") as tmp:
-        summary["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/api.db", f"sqlite:///{tmp}/raw.db", 1,
-                                       logs, catalogue, args)
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory(prefix="returnflow-ingest-") as tmp:
+            summary["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/api.db", f"sqlite:///{tmp}/raw.db", 1,
+                                           logs, catalogue, args)
     if not args.skip_pg:
         url, name = pg_database(args.pg)
         raw_url, raw_name = pg_database(args.pg)

@@ -293,6 +293,23 @@ def test_two_events_with_one_id_in_a_batch_are_refused(api, erp_engine, device_f
     assert count(erp_engine, t.events) == 0
 
 
+def test_an_event_id_another_device_sent_is_refused_and_nothing_is_written(api, erp_engine, device_factory,
+                                                                            catalogue):
+    first, h1 = device_factory("hh-1")
+    to_state(first, catalogue, UnitState.RECEIVED)
+    push(api, h1, first)
+    second, h2 = device_factory("hh-2")
+    receipt = BlindReceipt(lpn=lpn(2), sku=catalogue.items[3].sku, bin_code="BIN-DCK-A01", reason_code="size_fit")
+    own = craft("hh-2", 1, receipt)
+    copied = craft("hh-2", 2, UnitGraded(lpn=lpn(2), grade=Grade.A)).model_copy(
+        update={"event_id": first.events()[0].event_id})
+    response = push(api, h2, second, events=[own, copied])
+    assert response.status_code == 409 and response.json()["error"] == "event_id_taken"
+    assert "already sent by device hh-1" in response.json()["message"]
+    assert count(erp_engine, t.events) == 1 and count(erp_engine, t.units) == 1
+    assert scalar(erp_engine, select(t.ledger.c.last_seq).where(t.ledger.c.device_id == "hh-2")) == 0
+
+
 def test_one_license_plate_on_two_different_receipts_is_an_exception(api, erp_engine, device_factory, catalogue):
     item = next(i for i in catalogue.items if not (i.serial_tracked or i.lot_tracked))
     first, h1 = device_factory("hh-1")
