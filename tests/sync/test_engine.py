@@ -260,3 +260,20 @@ def test_a_failing_status_listener_never_stops_the_worker(handhelds):
     device.engine.request_sync()
     wait_for(lambda: device.store.sync_counts()["pending"] == 0)
     assert device.engine.running
+
+
+def test_a_push_cut_off_mid_upload_is_no_server_error(central, erp_db, caplog):
+    import logging
+    import socket
+    import time
+
+    credential = central.provision("dev-cut")
+    head = (f"POST /api/v1/sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100000\r\n" + "".join(f"{k}: {v}\r\n" for k, v in credential.headers().items()) + "\r\n")
+    with caplog.at_level(logging.ERROR):
+        with socket.create_connection(("127.0.0.1", central.port)) as sock:
+            sock.sendall(head.encode() + b'{"device_id": "dev-cut", "events": [')
+            time.sleep(0.3)
+        time.sleep(0.5)  # the server notices the closed connection
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+    assert server_events(erp_db, "dev-cut") == []
