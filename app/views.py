@@ -38,6 +38,15 @@ Handler = Callable[..., Awaitable[None]]
 _BLANK_PNG = png_bytes(np.full((1, 1), 255, dtype=np.uint8))
 
 
+def refocused(field: ScanField, handler: Handler) -> Handler:
+    """A tap on a scan screen hands the focus back to its scan field first, so the scan that usually
+    follows a tap (a bin after "hold", the next unit after "save") lands there."""
+    async def tapped(event: Any = None) -> None:
+        await field.control.focus()
+        await handler(event)
+    return tapped
+
+
 def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None) -> ft.Control:
     button = ft.Button(text, on_click=on_click, height=TARGET, expand=True,
                        bgcolor=INK if primary else None, color=PAPER if primary else None,
@@ -99,6 +108,7 @@ class Handheld:
         self.body = ft.Column(spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
         self.who = ft.Text("", size=16)
         self.live: Callable[[], None] | None = None
+        self.entered: ScanField | None = None  # the scan field of the screen last entered
         self.unsubscribe: Callable[[], None] = lambda: None
         # Services register with the page when made; the page keeps them while they are referenced.
         self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
@@ -135,7 +145,10 @@ class Handheld:
         if back and self.session is not None:
             self.body.controls.append(big_button("Home", self._go(self.home), key="home"))
         self.page.update()
-        if scan is not None:
+        if scan is not None and scan is not self.entered:
+            # On entering a screen only: a repaint must not pull the focus from a field being typed in.
+            # Scans and taps on a scan screen take it back themselves (ScanField, refocused()).
+            self.entered = scan
             self.page.run_task(scan.control.focus)
 
     def stop_camera(self) -> None:
@@ -310,13 +323,13 @@ class Handheld:
                     rows.append(line(f"unexpected item: {lpn}", colour=ERROR_RED))
             if reasons or (model.package_ref and model.blind_reason is None):
                 rows.append(line("Why is it coming back?", size=20))
-                rows += [big_button(label, choose_reason(code), key=f"reason-{code}")
+                rows += [big_button(label, refocused(field, choose_reason(code)), key=f"reason-{code}")
                          for code, label in model.reason_codes()]
             elif model.rma is None and model.blind_reason is None:
-                rows.append(big_button("No RMA: blind return", blind, key="blind"))
+                rows.append(big_button("No RMA: blind return", refocused(field, blind), key="blind"))
             rows.append(big_button("Read a barcode from a photo", photo, key="decode-photo"))
             if model.rma is not None or model.blind_reason is not None:
-                rows.append(big_button("Package done", finish, key="package-done"))
+                rows.append(big_button("Package done", refocused(field, finish), key="package-done"))
             self.show("Receive", *rows, scan=field)
 
         paint()
@@ -376,9 +389,9 @@ class Handheld:
                                      label_style=ft.TextStyle(size=18)) for code, label in model.condition_codes()]
                 rows += [notes, line(f"{len(model.photos)} photo(s)", key="photo-count")]
                 if self.camera is not None:
-                    rows.append(big_button("Take a photo", snap, key="take-photo"))
+                    rows.append(big_button("Take a photo", refocused(field, snap), key="take-photo"))
                 rows += [big_button("Add a photo from files", photo, key="add-photo"),
-                         big_button("Save inspection", save, primary=True, key="save-inspection")]
+                         big_button("Save inspection", refocused(field, save), primary=True, key="save-inspection")]
             else:
                 rows.insert(0, line("Scan the unit's LPN label", size=22, key="prompt"))
             self.show("Inspect", *rows, scan=field)
@@ -424,20 +437,21 @@ class Handheld:
             else:
                 rows.append(line(f"{unit.lpn}: {self.store.item(unit.sku).name}, grade {unit.grade or '—'}",
                                  size=20, key="unit"))
-                rows.append(ft.Row([ft.Button(g.value, on_click=graded(g), height=TARGET, expand=True,
+                rows.append(ft.Row([ft.Button(g.value, on_click=refocused(field, graded(g)), height=TARGET, expand=True,
                                               style=ft.ButtonStyle(text_style=ft.TextStyle(size=24)))
                                     for g in Grade]))
                 suggestion = model.suggestion()
                 if suggestion is not None:
                     words = suggestion.disposition.value.replace("_", " ")
-                    rows.append(big_button(f"Accept: {words}", decided(suggestion.disposition, False), primary=True,
-                                           key="accept"))
+                    accept = refocused(field, decided(suggestion.disposition, False))
+                    rows.append(big_button(f"Accept: {words}", accept, primary=True, key="accept"))
                     rows.append(line("Or override (needs a reason"
                                      + (", and a supervisor's PIN)" if suggestion.override_needs_approval else ")")))
                     rows.append(reason)
                     if suggestion.override_needs_approval:
                         rows += [approver, approver_pin]
-                    rows += [big_button(d.value.replace("_", " "), decided(d, True), key=f"override-{d.value}")
+                    rows += [big_button(d.value.replace("_", " "), refocused(field, decided(d, True)),
+                                        key=f"override-{d.value}")
                              for d in Disposition if d is not suggestion.disposition]
             self.show("Grade and decide", *rows, scan=field)
 
@@ -460,7 +474,7 @@ class Handheld:
         def paint() -> None:
             rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
             if model.unit is not None and model.unit.state.value != "quarantined":
-                rows += [hold_reason, big_button("Hold in quarantine", hold, key="hold")]
+                rows += [hold_reason, big_button("Hold in quarantine", refocused(field, hold), key="hold")]
             self.show("Put away", *rows, scan=field)
 
         paint()

@@ -109,10 +109,17 @@ def feedback(page: Page):
     return by_id(page, "feedback")
 
 
+def type_into(page: Page, label: str, text: str) -> None:
+    """Tap a text field and type; the focus moves a frame after the tap, so wait for it first."""
+    field = page.get_by_role("textbox", name=label, exact=True)
+    field.click()
+    expect(field).to_be_focused()
+    page.keyboard.type(text)
+
+
 def sign_in(page: Page, user: str) -> None:
     page.get_by_role("button", name=user.capitalize()).first.click()
-    page.get_by_role("textbox", name="PIN").click()
-    page.keyboard.type(DEMO_PINS[user])
+    type_into(page, "PIN", DEMO_PINS[user])
     page.keyboard.press("Enter")
     expect(by_id(page, "screen-title")).to_have_text("Home")
 
@@ -222,8 +229,7 @@ def test_quarantine_then_a_supervisor_releases(page, stack):
     home(page)
     open_screen(page, "go-putaway", "Put away")
     scan(page, lpn, lpn)
-    page.get_by_role("textbox", name="Why hold it?").click()
-    page.keyboard.type("smells of smoke")
+    type_into(page, "Why hold it?", "smells of smoke")
     by_id(page, "hold").get_by_role("button").click()
     expect(feedback(page)).to_contain_text("on hold")
     scan(page, "BIN-QUA-Q01", "stored in BIN-QUA-Q01")
@@ -282,14 +288,11 @@ def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):
     scan(page, lpn, lpn)
     page.get_by_role("button", name="D", exact=True).click()
     expect(feedback(page)).to_contain_text("grade D")
-    page.get_by_role("textbox", name="Override reason").click()
-    page.keyboard.type("works after a reset")
+    type_into(page, "Override reason", "works after a reset")
     by_id(page, "override-restock").get_by_role("button").click()
     expect(feedback(page)).to_contain_text("approval")  # refused: the rule wants a supervisor
-    page.get_by_role("textbox", name="Supervisor", exact=True).click()
-    page.keyboard.type("sam")
-    page.get_by_role("textbox", name="Supervisor PIN").click()
-    page.keyboard.type(DEMO_PINS["sam"])
+    type_into(page, "Supervisor", "sam")
+    type_into(page, "Supervisor PIN", DEMO_PINS["sam"])
     shot(page, "11-override-approval")
     by_id(page, "override-restock").get_by_role("button").click()
     expect(feedback(page)).to_contain_text("saved: restock")
