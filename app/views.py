@@ -417,9 +417,12 @@ class Handheld:
                 paint()
             return chosen
 
+        overriding: list[Disposition] = []  # the override last tapped, which a supervisor's PIN approves
+
         def decided(disposition: Disposition, override: bool) -> Handler:
             async def chosen(_: Any) -> None:
                 if override:
+                    overriding[:] = [disposition]
                     feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
                                             approver_pin=approver_pin.value)
                 else:
@@ -429,6 +432,18 @@ class Handheld:
                 paint()
             return chosen
 
+        async def approved(event: ft.Event[ft.TextField]) -> None:
+            """The supervisor types the PIN and presses Enter: the tapped override is decided with it."""
+            if not overriding:
+                self.flash(Feedback(False, "tap the disposition to override with first"))
+            else:
+                self.flash(model.decide(overriding[0], reason=reason.value, approver_id=approver.value,
+                                        approver_pin=event.control.value))
+            approver_pin.value = ""
+            paint()
+
+        approver_pin.on_submit = approved
+
         def paint() -> None:
             rows: list[ft.Control] = [field.control]
             unit = model.unit
@@ -437,8 +452,8 @@ class Handheld:
             else:
                 rows.append(line(f"{unit.lpn}: {self.store.item(unit.sku).name}, grade {unit.grade or '—'}",
                                  size=20, key="unit"))
-                rows.append(ft.Row([ft.Button(g.value, on_click=refocused(field, graded(g)), height=TARGET, expand=True,
-                                              style=ft.ButtonStyle(text_style=ft.TextStyle(size=24)))
+                rows.append(ft.Row([ft.Button(g.value, on_click=refocused(field, graded(g)), height=TARGET,
+                                              expand=True, style=ft.ButtonStyle(text_style=ft.TextStyle(size=24)))
                                     for g in Grade]))
                 suggestion = model.suggestion()
                 if suggestion is not None:
@@ -446,7 +461,8 @@ class Handheld:
                     accept = refocused(field, decided(suggestion.disposition, False))
                     rows.append(big_button(f"Accept: {words}", accept, primary=True, key="accept"))
                     rows.append(line("Or override (needs a reason"
-                                     + (", and a supervisor's PIN)" if suggestion.override_needs_approval else ")")))
+                                     + (", then a supervisor's PIN and Enter)" if suggestion.override_needs_approval
+                                        else ")")))
                     rows.append(reason)
                     if suggestion.override_needs_approval:
                         rows += [approver, approver_pin]
@@ -470,6 +486,13 @@ class Handheld:
         async def hold(_: Any) -> None:
             self.flash(model.quarantine(hold_reason.value or ""))
             paint()
+
+        async def held(event: ft.Event[ft.TextField]) -> None:  # Enter in the reason field holds the unit
+            self.flash(model.quarantine(event.control.value or ""))
+            await field.control.focus()
+            paint()
+
+        hold_reason.on_submit = held
 
         def paint() -> None:
             rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
