@@ -134,11 +134,11 @@ def undo_rejected(conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
 # --- pulled pages -------------------------------------------------------------------------------
 
 def pull_cursor(conn: sqlite3.Connection) -> int:
-    return int(_meta(conn, "pull_cursor", "0"))
+    return int(read_meta(conn, "pull_cursor", "0"))
 
 
 def reflected_through(conn: sqlite3.Connection) -> int:
-    return int(_meta(conn, "reflected_through", "0"))
+    return int(read_meta(conn, "reflected_through", "0"))
 
 
 def apply_page(db: sqlite_utils.Database, changes: Iterable[Mapping[str, Any]], cursor: int, now: str) -> bool:
@@ -180,8 +180,8 @@ def apply_page(db: sqlite_utils.Database, changes: Iterable[Mapping[str, Any]], 
     rederive_units(conn, units)
     for code in bins:
         settle_bin_assignment(conn, code, through)
-    _set_meta(conn, "pull_cursor", str(cursor))
-    _set_meta(conn, "reflected_through", str(through))
+    write_meta(conn, "pull_cursor", str(cursor))
+    write_meta(conn, "reflected_through", str(through))
     return master_changed
 
 
@@ -199,7 +199,7 @@ def _apply_result(conn: sqlite3.Connection, event_id: str, body: Mapping[str, An
 
 def _apply_bin(db: sqlite_utils.Database, code: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM bins WHERE code = ?", code)
+        _delete_unless_used(db.conn, ("DELETE FROM bins WHERE code = ?", (code,)))
     elif "type" in body:
         master.upsert_bins(db, [Bin.model_validate(body)])
     else:  # a reassignment: purpose, zone and owner only
@@ -336,12 +336,13 @@ def _references_known(conn: sqlite3.Connection, unit: ReturnUnit) -> bool:
 
 # --- master data from the feed ------------------------------------------------------------------
 
-def _delete_unless_used(conn: sqlite3.Connection, sql: str, *args: Any) -> None:
+def _delete_unless_used(conn: sqlite3.Connection, *statements: tuple[str, tuple[Any, ...]]) -> None:
     """The server deletes only what nothing uses; a device may still hold a pending unit that does,
-    and then keeps the record."""
+    and then keeps the record whole (an item with its GTINs, an RMA with its lines): all or nothing."""
     conn.execute("SAVEPOINT pulled_delete")
     try:
-        conn.execute(sql, args)
+        for sql, args in statements:
+            conn.execute(sql, args)
     except sqlite3.IntegrityError:
         conn.execute("ROLLBACK TO pulled_delete")
     conn.execute("RELEASE pulled_delete")
@@ -349,8 +350,8 @@ def _delete_unless_used(conn: sqlite3.Connection, sql: str, *args: Any) -> None:
 
 def _put_item(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM item_gtins WHERE sku = ?", key)
-        _delete_unless_used(db.conn, "DELETE FROM items WHERE sku = ?", key)
+        _delete_unless_used(db.conn, ("DELETE FROM item_gtins WHERE sku = ?", (key,)),
+                            ("DELETE FROM items WHERE sku = ?", (key,)))
         return
     item = Item.model_validate(body)
     # An item's GTINs are replaced whole, as on the server.
@@ -361,33 +362,33 @@ def _put_item(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> N
 
 def _put_rma(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM rma_lines WHERE rma_id = ?", key)
-        _delete_unless_used(db.conn, "DELETE FROM rmas WHERE rma_id = ?", key)
+        _delete_unless_used(db.conn, ("DELETE FROM rma_lines WHERE rma_id = ?", (key,)),
+                            ("DELETE FROM rmas WHERE rma_id = ?", (key,)))
         return
     rma = Rma.model_validate(body)
     master.upsert_rmas(db, [rma])
     for (line_no,) in db.conn.execute("SELECT line_no FROM rma_lines WHERE rma_id = ?", (key,)).fetchall():
         if rma.line(line_no) is None:
-            _delete_unless_used(db.conn, "DELETE FROM rma_lines WHERE rma_id = ? AND line_no = ?", key, line_no)
+            _delete_unless_used(db.conn, ("DELETE FROM rma_lines WHERE rma_id = ? AND line_no = ?", (key, line_no)))
 
 
 def _put_category(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM categories WHERE code = ?", key)
+        _delete_unless_used(db.conn, ("DELETE FROM categories WHERE code = ?", (key,)))
     else:
         master.upsert_categories(db, [Category.model_validate(body)])
 
 
 def _put_reason(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM reason_codes WHERE code = ?", key)
+        _delete_unless_used(db.conn, ("DELETE FROM reason_codes WHERE code = ?", (key,)))
     else:
         master.upsert_codes(db, [ReasonCode.model_validate(body)], [])
 
 
 def _put_condition(db: sqlite_utils.Database, key: str, body: Mapping[str, Any]) -> None:
     if body.get("deleted"):
-        _delete_unless_used(db.conn, "DELETE FROM condition_codes WHERE code = ?", key)
+        _delete_unless_used(db.conn, ("DELETE FROM condition_codes WHERE code = ?", (key,)))
     else:
         master.upsert_codes(db, [], [ConditionCode.model_validate(body)])
 
@@ -409,11 +410,11 @@ _MASTER = {
 }
 
 
-def _meta(conn: sqlite3.Connection, key: str, default: str) -> str:
+def read_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return row[0] if row else default
 
 
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+def write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  (key, value))

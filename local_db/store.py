@@ -550,13 +550,11 @@ class DeviceStore:
             conn.execute("UPDATE photos SET uploaded_at = ? WHERE sha256 = ?", (self._now(), sha256))
 
     def meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        return replica.read_meta(self._conn, key)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                         (key, value))
+            replica.write_meta(conn, key, value)
 
     # --- maintenance ------------------------------------------------------------------------
 
