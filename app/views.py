@@ -197,7 +197,7 @@ class Handheld:
         # must not wait for that.
         self.page.run_task(self.sounds[feedback.sound].play)
         self._paint_badge(self.sync_model.status())
-        if feedback.ok and self.engine is not None:
+        if feedback.saved and self.engine is not None:
             self.engine.request_sync()  # saved work leaves for the server as soon as it can
 
     async def pick_photo(self) -> bytes | None:
@@ -296,7 +296,6 @@ class Handheld:
             return chosen
 
         async def blind(_: Any) -> None:
-            model.package_ref = model.package_ref or None
             paint(reasons=True)
 
         async def photo(_: Any) -> None:

@@ -21,6 +21,7 @@ class Feedback:
 
     ok: bool
     message: str
+    saved: bool = False  # a command committed: there is something new for the server
 
     @property
     def sound(self) -> str:
@@ -49,7 +50,7 @@ def attempt(action: Callable[[], T], saved: Callable[[T], str]) -> tuple[Feedbac
         result = action()
     except (ReturnflowError, ScanError) as refused:
         return Feedback(False, str(refused)), None
-    return Feedback(True, saved(result)), result
+    return Feedback(True, saved(result), saved=True), result
 
 
 def lower_first(sentence: str) -> str:

@@ -17,7 +17,7 @@ from domain import (
     suggest,
 )
 from domain.evolve import required_bin_type
-from scanner import ScanError, ScanKind
+from scanner import Scan, ScanError, ScanKind
 
 from .common import Feedback, Session, attempt, lower_first, read_scan
 
@@ -26,10 +26,17 @@ def scan_unit(session: Session, typed: str) -> tuple[Feedback, ReturnUnit | None
     """The unit behind a scanned LPN label, or words saying what was scanned instead."""
     try:
         scan = read_scan(typed)
-        if scan.kind is not ScanKind.LPN:
-            return Feedback(False, f"{scan.text} is not an LPN label: scan the unit's LPN"), None
+    except ScanError as refused:
+        return Feedback(False, str(refused)), None
+    return unit_of(session, scan)
+
+
+def unit_of(session: Session, scan: Scan) -> tuple[Feedback, ReturnUnit | None]:
+    if scan.kind is not ScanKind.LPN:
+        return Feedback(False, f"{scan.text} is not an LPN label: scan the unit's LPN"), None
+    try:
         unit = session.store.unit(scan.value)
-    except (ScanError, ReturnflowError) as refused:
+    except ReturnflowError as refused:
         return Feedback(False, str(refused)), None
     name = session.store.item(unit.sku).name
     return Feedback(True, f"{unit.lpn}: {name}, {unit.state.value}"), unit
@@ -164,7 +171,7 @@ class PutAwayModel:
             self.feedback = Feedback(False, str(refused))
             return self.feedback
         if scan.kind is ScanKind.LPN:
-            self.feedback, unit = scan_unit(self.session, typed)
+            self.feedback, unit = unit_of(self.session, scan)
             if unit is not None:
                 if unit.state not in (UnitState.DISPOSITIONED, UnitState.QUARANTINED):
                     self.feedback = Feedback(False, f"{unit.lpn} is {unit.state.value}: it is not ready to put away")

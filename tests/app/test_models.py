@@ -127,15 +127,21 @@ def test_inspect_grade_decide_and_put_away(session):
     assert session.store.db.execute("SELECT COUNT(*) FROM photos").fetchone() == (1,)
 
 
-def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(session):
-    store = session.store
+def graded(session, grade: Grade) -> tuple[str, GradeModel]:
+    """A received unit, inspected and graded through the models; the grade screen still holds it."""
     lpn = received(session)
     inspect = InspectModel(session)
     inspect.scan(lpn)
     inspect.save()
-    grade = GradeModel(session)
-    grade.scan(lpn)
-    grade.grade(Grade.D)  # every grade D rule asks for approval of an override
+    model = GradeModel(session)
+    model.scan(lpn)
+    model.grade(grade)
+    return lpn, model
+
+
+def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(session):
+    store = session.store
+    lpn, grade = graded(session, Grade.D)  # every grade D rule asks for approval of an override
     suggestion = grade.suggestion()
     assert suggestion.override_needs_approval
     other = next(d for d in Disposition if d not in (suggestion.disposition, Disposition.QUARANTINE))
@@ -148,15 +154,9 @@ def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(se
 
 def test_quarantine_then_supervisor_release(session):
     store = session.store
-    lpn = received(session)
-    put_away = PutAwayModel(session)
-    inspect = InspectModel(session)
-    inspect.scan(lpn)
-    inspect.save()
-    grade = GradeModel(session)
-    grade.scan(lpn)
-    grade.grade(Grade.C)
+    lpn, grade = graded(session, Grade.C)
     grade.decide(grade.suggestion().disposition)
+    put_away = PutAwayModel(session)
     put_away.submit(lpn)
     assert put_away.quarantine("smells of smoke").ok
     assert "quarantine bin" in put_away.prompt
@@ -205,3 +205,12 @@ def test_a_photo_of_the_rma_label_is_read_like_a_scan(session):
     blank = png_bytes(barcode_image(rma_id, zxingcpp.BarcodeFormat.Code128) * 0 + 255)
     assert "no barcode" in model.submit_photo(blank).message
     assert not model.submit_photo(b"not an image").ok
+
+
+def test_only_a_committed_command_counts_as_saved_work_for_the_server(session):
+    rma_id, _, sku = receivable_lines(session.store)[0]
+    model = ReceiveModel(session)
+    opened = model.submit(rma_id)
+    assert opened.ok and not opened.saved  # a scan that only looks something up sends nothing
+    model.submit(gtin_of(session.store, sku))
+    assert model.submit(labels.lpn(40)).saved

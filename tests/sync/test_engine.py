@@ -83,15 +83,21 @@ def test_a_step_the_server_state_no_longer_allows_is_rejected_and_leaves_the_vie
     assert device_view(b.store, lpn) == server_view(erp_db, lpn) == device_view(a.store, lpn)
 
 
-def test_different_grades_from_the_same_base_dispute_the_unit_on_every_device(handhelds, erp_db):
+def disputed(handhelds, number: int, first: Grade, second: Grade):
+    """Two synced devices grade one inspected unit differently from the same base, then sync."""
     a, b = handhelds("dev-a"), handhelds("dev-b")
     a.sync(), b.sync()
-    lpn = receive(a.store, 22)
+    lpn = receive(a.store, number)
     inspect(a.store, lpn)
     a.sync(), b.sync()
-    a.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.A)
-    b.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.D)
+    a.store.grade(ASSOCIATE, lpn=lpn, grade=first)
+    b.store.grade(ASSOCIATE, lpn=lpn, grade=second)
     a.sync(), b.sync(), a.sync()
+    return a, b, lpn
+
+
+def test_different_grades_from_the_same_base_dispute_the_unit_on_every_device(handhelds, erp_db):
+    a, b, lpn = disputed(handhelds, 22, Grade.A, Grade.D)
     assert [r.rule for r in b.store.refused_events()] == ["different_decisions_disputed"]
     for device in (a, b):
         assert device.store.unit(lpn).state.value == "disputed"
@@ -225,14 +231,7 @@ def test_a_supervisor_settles_a_dispute_on_a_device_and_every_device_follows(han
     from app.models.common import Session
     from app.models.supervisor import SupervisorModel
 
-    a, b = handhelds("dev-a"), handhelds("dev-b")
-    a.sync(), b.sync()
-    lpn = receive(a.store, 23)
-    inspect(a.store, lpn)
-    a.sync(), b.sync()
-    a.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.A)
-    b.store.grade(ASSOCIATE, lpn=lpn, grade=Grade.C)
-    a.sync(), b.sync(), a.sync()
+    a, b, lpn = disputed(handhelds, 23, Grade.A, Grade.C)
     supervisor = SupervisorModel(Session(a.store, SUPERVISOR))
     [dispute] = supervisor.exceptions()
     assert (dispute.field, dispute.standing, dispute.proposed) == ("grade", "A", "C")
