@@ -156,15 +156,15 @@ def test_ean_with_wrong_check_digit_is_never_a_read():
     assert decode_image(render.on_canvas(scaled)) == []
 
 
-def _ean_read(text: str, y: int, decoder: str = "zxing") -> Read:
-    """An EAN-13 read along a horizontal line at height y, 200 px long."""
+def _ean_read(text: str, y: int, decoder: str = "zxing", x: int = 100) -> Read:
+    """An EAN-13 read along a horizontal line from (x, y), 200 px long."""
     return Read(
         symbology=Symbology.EAN13,
         text=text,
         raw=text.encode(),
         aim_id="]E0",
         gs1=False,
-        position=(Point(100, y), Point(300, y), Point(300, y + 2), Point(100, y + 2)),
+        position=(Point(x, y), Point(x + 200, y), Point(x + 200, y + 2), Point(x, y + 2)),
         decoder=decoder,
     )
 
@@ -185,3 +185,50 @@ def test_a_dispute_is_settled_by_the_content_most_attempts_read(monkeypatch):
     monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [])
 
     assert [read.text for read in decode_image(np.full((300, 400), 255, dtype=np.uint8))] == ["4006381333931"]
+
+
+def _centred_ean(text: str, gray: np.ndarray, decoder: str = "zxing") -> Read:
+    """An EAN-13 read along the middle row of `gray`, 200 px long (wherever it was cropped)."""
+    height, width = gray.shape[:2]
+    return _ean_read(text, height // 2, decoder, x=width // 2 - 100)
+
+
+def _thin_bars_photo(monkeypatch, *, darkened_text: str) -> np.ndarray:
+    """Both libraries agree on 4006381333931 (as on a washed-out photo, where thin
+    bars turn a 1 into a 7); zxing-cpp reads `darkened_text` once the image is darkened."""
+    grey = np.full((300, 400), 180, dtype=np.uint8)  # gamma 2 makes it 127
+
+    def zxing(gray):
+        return [_centred_ean("4006381333931" if gray.mean() > 150 else darkened_text, gray)]
+
+    monkeypatch.setattr(decode_module, "_zxing", zxing)
+    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [_centred_ean("4006381333931", gray, "zbar")])
+    return grey
+
+
+def test_an_ean_read_that_changes_when_the_image_is_darkened_is_not_reported(monkeypatch):
+    image = _thin_bars_photo(monkeypatch, darkened_text="4006387333935")
+
+    assert decode_image(image) == []
+
+
+def test_an_ean_read_that_darkening_does_not_change_is_reported(monkeypatch):
+    image = _thin_bars_photo(monkeypatch, darkened_text="4006381333931")
+
+    assert [read.text for read in decode_image(image)] == ["4006381333931"]
+
+
+def test_a_vote_winner_that_changes_when_darkened_is_not_reported(monkeypatch):
+    # Rival reads on the same bars at first; every other attempt reads one content,
+    # but zxing-cpp on the darkened spot reads another: no read.
+    first = iter([[_ean_read("4006381333931", 100), _ean_read("9780201379624", 110)]])
+
+    def zxing(gray):
+        if gray.mean() <= 150:
+            return [_centred_ean("4006387333935", gray)]
+        return next(first, [_ean_read("4006381333931", 100)])
+
+    monkeypatch.setattr(decode_module, "_zxing", zxing)
+    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [])
+
+    assert decode_image(np.full((300, 400), 180, dtype=np.uint8)) == []
