@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from enum import Enum
 
 from domain import (
     BinCounted,
@@ -67,7 +68,10 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
     match payload:
         case RmaReceipt() | BlindReceipt():
             if isinstance(payload, RmaReceipt):
-                reason = _rma_line_reason(conn, payload.rma_id, payload.line_no)
+                reason = rma_line_reason(conn, payload.rma_id, payload.line_no)
+                if reason is None:
+                    raise StoreError(f"event log refers to RMA {payload.rma_id} line {payload.line_no}, "
+                                     "which this device does not have")
             else:
                 reason = payload.reason_code
             write_unit(conn, received_unit(payload, reason_code=reason), seq)
@@ -83,7 +87,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                                                     (payload.bin_code,))]
                 for lpn in lpns:
                     unit = _existing_unit(conn, lpn)
-                    write_unit(conn, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
+                    update_unit(conn, unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
         case BinCounted():
             expected = dict(conn.execute(
                 "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (payload.bin_code,)))
@@ -97,10 +101,11 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
             if lpn is None:  # an exception resolution that concerns no unit on this device
                 return
             if change is not None and change[0].lpn == lpn:
-                after = change[1]
+                before, after = change
             else:
-                after = evolve(_existing_unit(conn, lpn), payload)
-            write_unit(conn, after, seq)
+                before = _existing_unit(conn, lpn)
+                after = evolve(before, payload)
+            update_unit(conn, before, after, seq)
             if isinstance(payload, InspectionRecorded):
                 conn.execute(
                     "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",
@@ -108,11 +113,10 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                 )
 
 
-def _rma_line_reason(conn: sqlite3.Connection, rma_id: str, line_no: int) -> str:
+def rma_line_reason(conn: sqlite3.Connection, rma_id: str, line_no: int) -> str | None:
+    """The reason code of an RMA line, which a receipt against it gives the unit; None if not held."""
     row = conn.execute("SELECT reason_code FROM rma_lines WHERE rma_id = ? AND line_no = ?", (rma_id, line_no)).fetchone()
-    if row is None:
-        raise StoreError(f"event log refers to RMA {rma_id} line {line_no}, which this device does not have")
-    return row[0]
+    return row[0] if row else None
 
 
 def _existing_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit:
@@ -123,7 +127,26 @@ def _existing_unit(conn: sqlite3.Connection, lpn: str) -> ReturnUnit:
 
 
 def write_unit(conn: sqlite3.Connection, unit: ReturnUnit, seq: int) -> None:
-    row = unit.model_dump(mode="json")
-    row["condition_codes"] = json.dumps(row["condition_codes"])
-    values = [row[c] for c in _UNIT_COLUMNS]
-    conn.execute(_UPSERT_UNIT, (*values, seq))
+    conn.execute(_UPSERT_UNIT, (*(_column_value(getattr(unit, c)) for c in _UNIT_COLUMNS), seq))
+
+
+def update_unit(conn: sqlite3.Connection, before: ReturnUnit, after: ReturnUnit, seq: int) -> None:
+    """Write only the columns that changed. SQLite rewrites an index whose column is in the SET
+    list even when its value is the same; left out, the bin and serial indexes stay clean and a
+    durable command commits fewer pages."""
+    changed = [c for c in _UNIT_COLUMNS[1:] if getattr(before, c) != getattr(after, c)]
+    assignments = ", ".join(f"{c} = ?" for c in (*changed, "last_seq"))
+    values = [_column_value(getattr(after, c)) for c in changed]
+    conn.execute(f"UPDATE units SET {assignments} WHERE lpn = ?", (*values, seq, after.lpn))
+
+
+def _column_value(value: object) -> object:
+    """A unit field as its projection column holds it: enums by value, dates in ISO form, condition
+    codes as a JSON list."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return value

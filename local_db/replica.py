@@ -41,7 +41,7 @@ from domain import (
 from domain.evolve import evolve, received_unit
 
 from . import master
-from .projection import write_unit
+from .projection import rma_line_reason, write_unit
 
 _PAYLOAD: TypeAdapter[Any] = TypeAdapter(Payload)
 
@@ -312,9 +312,8 @@ def _replay(conn: sqlite3.Connection, unit: ReturnUnit | None, event: Any) -> Re
             return None
         if isinstance(event, BlindReceipt):
             return received_unit(event, reason_code=event.reason_code)
-        row = conn.execute("SELECT reason_code FROM rma_lines WHERE rma_id = ? AND line_no = ?",
-                           (event.rma_id, event.line_no)).fetchone()
-        return received_unit(event, reason_code=row[0]) if row else None
+        reason = rma_line_reason(conn, event.rma_id, event.line_no)
+        return received_unit(event, reason_code=reason) if reason is not None else None
     if unit is None:
         return None
     if isinstance(event, BinReassigned):

@@ -258,7 +258,8 @@ class DeviceStore:
         ).fetchone()
         if row is None:
             raise UnknownEntity("bin", code)
-        return Bin(code=row[0], type=row[1], zone=row[2], purpose=row[3], owner=row[4])
+        # Written from validated master data and events: not validated again on every scan.
+        return Bin.model_construct(code=row[0], type=BinType(row[1]), zone=row[2], purpose=row[3], owner=row[4])
 
     def rma(self, rma_id: str) -> Rma:
         row = self._conn.execute(
@@ -277,6 +278,10 @@ class DeviceStore:
 
     def user(self, user_id: str) -> User:
         self._drop_stale_caches()
+        return self._cached_user(user_id)
+
+    def _cached_user(self, user_id: str) -> User:
+        """The user from the cache, which a write transaction has already checked is current."""
         if user_id in self._users:
             return self._users[user_id]
         row = self._conn.execute(
@@ -618,7 +623,7 @@ class DeviceStore:
         return self._append(actor, payload, base_version=unit.server_version, change=(unit, after))
 
     def _check_actor(self, actor: Actor, permission: Permission) -> None:
-        user = self.user(actor.user_id)
+        user = self._cached_user(actor.user_id)
         if not user.active or user.role is not actor.role:
             raise PermissionDenied(actor.user_id, actor.role.value, permission.value)
         require(actor, permission)
@@ -640,14 +645,18 @@ class DeviceStore:
         return {q["question_id"] for q in json.loads(row[0])}
 
     def _receivable_line(self, rma_id: str, line_no: int | None, sku: str) -> int:
-        rma = self.rma(rma_id)
-        if rma.state not in RECEIVABLE_RMA_STATES:
-            raise InvalidInput(f"RMA {rma_id} is {rma.state.value}: it cannot be received; start a blind return")
-        lines = [line for line in rma.lines if line_no is None or line.line_no == line_no]
+        row = self._conn.execute("SELECT state FROM rmas WHERE rma_id = ?", (rma_id,)).fetchone()
+        if row is None:
+            raise UnknownEntity("RMA", rma_id)
+        if row[0] not in RECEIVABLE_RMA_STATES:
+            raise InvalidInput(f"RMA {rma_id} is {row[0]}: it cannot be received; start a blind return")
+        lines = [(n, line_sku) for n, line_sku in self._conn.execute(
+            "SELECT line_no, sku FROM rma_lines WHERE rma_id = ? ORDER BY line_no", (rma_id,))
+            if line_no is None or n == line_no]
         if not lines:
             raise UnknownEntity(f"line of RMA {rma_id}", str(line_no))
-        matching = [line for line in lines if line.sku == sku]
+        matching = [n for n, line_sku in lines if line_sku == sku]
         if not matching:
             raise InvalidInput(f"item {sku} is not on RMA {rma_id}{f' line {line_no}' if line_no else ''}: "
                                "receive it as an unexpected item (blind return)")
-        return matching[0].line_no
+        return matching[0]

@@ -18,10 +18,12 @@ from domain import (
     InvalidInput,
     OverrideReasonRequired,
     PermissionDenied,
+    RmaReceipt,
     RmaState,
     UnitState,
     UnknownEntity,
 )
+from domain.evolve import evolve, received_unit
 from domain.labels import lpn
 from local_db import DeviceStore, StoreError
 from domain.demo import demo_catalogue
@@ -144,6 +146,11 @@ def _refusals(catalogue):
         "RMA not receivable": (InvalidInput, "is requested: it cannot be received",
                                lambda s: s.receive(ASSOCIATE, lpn=LPN2, sku=requested_line.sku, bin_code=dock,
                                                    rma_id=requested.rma_id)),
+        "unknown RMA": (UnknownEntity, "unknown RMA: RMA-99999999",
+                        lambda s: s.receive(ASSOCIATE, lpn=LPN2, sku=line.sku, bin_code=dock, rma_id="RMA-99999999")),
+        "line not on the RMA": (UnknownEntity, f"unknown line of RMA {rma.rma_id}: 99",
+                                lambda s: s.receive(ASSOCIATE, lpn=LPN2, sku=line.sku, bin_code=dock, rma_id=rma.rma_id,
+                                                    line_no=99)),
         "item not on the RMA": (InvalidInput, "is not on RMA",
                                 lambda s: s.receive(ASSOCIATE, lpn=LPN2, sku=other_sku, bin_code=dock, rma_id=rma.rma_id)),
         "serial missing": (InvalidInput, "serial-tracked",
@@ -313,6 +320,30 @@ def test_projections_rebuilt_from_the_log_equal_the_live_ones(store, catalogue):
     live = snapshot(store, PROJECTION_TABLES)
     store.rebuild_projections()
     assert snapshot(store, PROJECTION_TABLES) == live
+
+
+def test_each_projected_unit_equals_the_domain_fold_of_its_events(store, catalogue):
+    """Commands write only the columns an event changes; the row must still hold every field the
+    domain's own fold of the unit's events gives, conditions, hold and bin included."""
+    to_state(store, catalogue, UnitState.STORED, LPN1)
+    to_state(store, catalogue, UnitState.INSPECTED, LPN2)
+    store.grade(ASSOCIATE, lpn=LPN2, grade=Grade.C)
+    store.quarantine(ASSOCIATE, lpn=LPN2, reason="odd smell")
+    store.store(ASSOCIATE, lpn=LPN2, bin_code="BIN-QUA-Q01")
+    store.release(SUPERVISOR, lpn=LPN2, note="smell gone")
+    code = store.db.execute("SELECT code FROM condition_codes ORDER BY code").fetchone()[0]
+    receive(store, catalogue, lpn(3))
+    store.inspect(ASSOCIATE, lpn=lpn(3), answers=answers(store, lpn(3)), condition_codes=[code])
+    folded = {}
+    for event in store.events():
+        payload = event.payload
+        if isinstance(payload, RmaReceipt):
+            reason = next(line.reason_code for line in store.rma(payload.rma_id).lines if line.line_no == payload.line_no)
+            folded[payload.lpn] = received_unit(payload, reason_code=reason)
+        else:
+            folded[payload.lpn] = evolve(folded[payload.lpn], payload)
+    assert folded[lpn(3)].condition_codes == (code,)
+    assert {code: store.unit(code) for code in folded} == folded
 
 
 def test_every_domain_error_is_a_returnflow_error():
