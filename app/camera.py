@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scanner import Debouncer, Decoder, FrameSourceError, LatestFrame, Read, open_video
+from scanner import Debouncer, Decoder, FrameSourceError, LatestFrame, Read, open_video, png_bytes
 
 PREVIEW_WIDTH = 360  # px: a phone screen's width, and small enough to send 5 times a second
 PREVIEW_EVERY_S = 0.2
@@ -31,6 +31,11 @@ def camera_source(option: str | None) -> int | str | None:
         return 0 if capture.isOpened() else None
     finally:
         capture.release()
+
+
+def blank_png() -> bytes:
+    """What the preview shows before its first frame: one white pixel."""
+    return png_bytes(np.full((1, 1), 255, dtype=np.uint8))
 
 
 def capture_still(source: int | str | Path) -> bytes:

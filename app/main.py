@@ -1,7 +1,13 @@
-"""Start the device app: the sync engine on its thread and the Flet UI served on 127.0.0.1."""
+"""Start the device app: the sync engine on its thread and the Flet UI served on 127.0.0.1.
+
+The sign-in screen needs neither the scanner's libraries (OpenCV, zxing-cpp, zbar, biip) nor the
+camera, so they load on a thread while the associate signs in, not before the first screen.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import flet as ft
@@ -10,10 +16,12 @@ from local_db import DeviceStore, NotInitialized
 from sync.credential import credential_path, load_credential
 from sync.engine import SyncEngine
 
-from .camera import camera_source
-from .views import Handheld
+from .views import Handheld, preload
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# The browser is still drawing the first screen this long after it went out; on a 2-core handheld
+# the scanner's imports would take a core from it.
+WARM_UP_AFTER_S = 1.0
 
 
 def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None = None, native: bool = False) -> None:
@@ -23,11 +31,26 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
         if store.device_id is None:
             raise NotInitialized(str(db_path))
     engine = SyncEngine(db_path, erp_url, load_credential(credential_path(db_path))) if erp_url else None
-    source = camera_source(camera)
+    probe_lock, probed = threading.Lock(), []
+
+    def source() -> int | str | None:
+        """The camera, found once, when a screen first asks (probing loads OpenCV)."""
+        with probe_lock:
+            if not probed:
+                from .camera import camera_source
+
+                probed.append(camera_source(camera))
+            return probed[0]
+
+    def warm_up() -> None:  # after the first session, a no-op: the imports and the probe are done
+        preload()
+        source()
 
     async def main(page: ft.Page) -> None:
         store = DeviceStore.open(db_path)  # one connection per browser session, used on its thread
         handheld = Handheld(page, store, engine, source)
+        asyncio.get_running_loop().call_later(
+            WARM_UP_AFTER_S, lambda: threading.Thread(target=warm_up, name="warm-up", daemon=True).start())
 
         def closed(_: object) -> None:
             handheld.unsubscribe()

@@ -10,23 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flet as ft
 import flet_audio as fta
-import numpy as np
 
 from domain import Disposition, Grade
 from local_db import DeviceStore
-from scanner import ScanError, png_bytes
 from sync.engine import SyncEngine, SyncState, SyncStatus
 
-from .camera import CameraFeed, capture_still
 from .models.common import Feedback, Session
 from .models.home import SignInModel, SyncModel, home_queues, is_supervisor
-from .models.receive import ReceiveModel
-from .models.supervisor import SupervisorModel
-from .models.unit_steps import GradeModel, InspectModel, PutAwayModel
+
+if TYPE_CHECKING:
+    from .camera import CameraFeed
+
+# The scan screens' models and the camera import the scanner package, which loads OpenCV, zxing-cpp,
+# zbar and biip (0.2 s on an idle 2-core machine, up to a second on a busy one). The sign-in screen
+# needs none of it, so those modules load when a scan screen first opens, or earlier, in the
+# background while the associate signs in: preload().
 
 TARGET = 64  # px: a gloved thumb
 OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
@@ -34,8 +36,13 @@ STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncS
                  SyncState.ERROR: ERROR_RED}
 
 Handler = Callable[..., Awaitable[None]]
-# What the camera preview shows before its first frame: one white pixel.
-_BLANK_PNG = png_bytes(np.full((1, 1), 255, dtype=np.uint8))
+
+
+def preload() -> None:
+    """Import what the scan screens and the camera need; run on a background thread once the first
+    screen is up (app.main), so the first scan screen does not wait for the scanner's libraries."""
+    from . import camera  # noqa: F401
+    from .models import receive, supervisor, unit_steps  # noqa: F401
 
 
 def refocused(field: ScanField, handler: Handler) -> Handler:
@@ -90,13 +97,15 @@ class Handheld:
     """One browser session of the device app."""
 
     def __init__(self, page: ft.Page, store: DeviceStore, engine: SyncEngine | None,
-                 camera: int | str | None = None) -> None:
+                 find_camera: Callable[[], int | str | None]) -> None:
         self.page = page
         self.store = store
         self.engine = engine
-        self.camera = camera  # a camera index or a video file standing in for one; None: no camera
+        # Gives a camera index or a video file standing in for one; None: no camera. Asked when a screen
+        # needs to know, since probing for a camera loads OpenCV.
+        self._find_camera = find_camera
         self.feed: CameraFeed | None = None
-        self.preview = ft.Image(src=_BLANK_PNG, width=360, fit=ft.BoxFit.CONTAIN, visible=False)
+        self.preview: ft.Image | None = None  # made with the first camera panel
         self.session: Session | None = None
         self.sync_model = SyncModel(store, engine)
         self.badge = ft.Text("", size=16, weight=ft.FontWeight.BOLD, color=PAPER)
@@ -131,6 +140,10 @@ class Handheld:
         self._paint_badge(self.sync_model.status())
         self.sign_in()
 
+    @property
+    def camera(self) -> int | str | None:
+        return self._find_camera()
+
     # --- shared pieces --------------------------------------------------------------------
 
     def show(self, title: str, *controls: ft.Control, back: bool = True,
@@ -158,6 +171,10 @@ class Handheld:
 
     def _camera_panel(self, scan: ScanField) -> list[ft.Control]:
         """A live preview with each decoded code outlined; a code held in view scans once."""
+        from .camera import CameraFeed, blank_png  # OpenCV: only where a camera is used
+
+        if self.preview is None:  # before its first frame the preview shows one white pixel
+            self.preview = ft.Image(src=blank_png(), width=360, fit=ft.BoxFit.CONTAIN, visible=False)
         preview = self.preview  # one control for every repaint: the running feed keeps drawing into it
         preview.visible = self.feed is not None
 
@@ -281,6 +298,8 @@ class Handheld:
     # --- receive --------------------------------------------------------------------------
 
     def receive(self) -> None:
+        from .models.receive import ReceiveModel  # the scanner's libraries: see preload()
+
         model = ReceiveModel(self.session)
 
         async def scanned(typed: str) -> None:
@@ -336,6 +355,8 @@ class Handheld:
     # --- inspect, grade, put away ---------------------------------------------------------
 
     def inspect(self) -> None:
+        from .models.unit_steps import InspectModel  # the scanner's libraries: see preload()
+
         model = InspectModel(self.session)
 
         async def scanned(typed: str) -> None:
@@ -363,6 +384,10 @@ class Handheld:
                 paint()
 
         async def snap(_: Any) -> None:
+            from scanner import ScanError
+
+            from .camera import capture_still  # OpenCV: only where a camera is used
+
             self.stop_camera()  # the live view and the still share the camera
             try:
                 content = capture_still(self.camera)
@@ -398,6 +423,8 @@ class Handheld:
         paint()
 
     def grade(self) -> None:
+        from .models.unit_steps import GradeModel  # the scanner's libraries: see preload()
+
         model = GradeModel(self.session)
         reason = ft.TextField(label="Override reason", text_size=18)
         approver = ft.TextField(label="Supervisor", text_size=18)
@@ -473,6 +500,8 @@ class Handheld:
         paint()
 
     def put_away(self) -> None:
+        from .models.unit_steps import PutAwayModel  # the scanner's libraries: see preload()
+
         model = PutAwayModel(self.session)
         hold_reason = ft.TextField(label="Why hold it?", text_size=18)
 
@@ -504,6 +533,8 @@ class Handheld:
     # --- supervisor and sync --------------------------------------------------------------
 
     def supervisor(self) -> None:
+        from .models.supervisor import SupervisorModel  # the scanner's libraries: see preload()
+
         model = SupervisorModel(self.session)
         note = ft.TextField(label="Note", text_size=18, value="checked")
         purpose = ft.TextField(label="New purpose", text_size=18)

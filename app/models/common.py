@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from domain import Actor, ReturnflowError
 from local_db import DeviceStore
-from scanner import DEFAULT_GS_STAND_INS, Scan, ScanError, classify, parse_wedge
 from sync.engine import SyncEngine
+
+if TYPE_CHECKING:
+    from scanner import Scan
+
+# The scanner package loads OpenCV, zxing-cpp, zbar and biip when imported: it is imported
+# where a scan is read, not here, so that sign-in (which shares this module) starts without it.
 
 T = TypeVar("T")
 
@@ -37,10 +42,12 @@ class Session:
     engine: SyncEngine | None = None  # None when the device runs without a central API
 
 
-def read_scan(typed: str, gs_stand_ins: tuple[str, ...] = DEFAULT_GS_STAND_INS) -> Scan:
+def read_scan(typed: str) -> Scan:
     """A scan field's submission, from a hardware scanner (keyboard wedge) or typed by hand: the
     same parser and the same checks either way. Raises ScanError with words for the associate."""
-    wedge = parse_wedge(typed, gs_stand_ins=gs_stand_ins)
+    from scanner import classify, parse_wedge
+
+    wedge = parse_wedge(typed)
     return classify(wedge.text, aim_id=wedge.aim_id)
 
 
@@ -48,7 +55,7 @@ def attempt(action: Callable[[], T], saved: Callable[[T], str]) -> tuple[Feedbac
     """Run one command; its words on success ("saved" only after the commit), its error otherwise."""
     try:
         result = action()
-    except (ReturnflowError, ScanError) as refused:
+    except ReturnflowError as refused:
         return Feedback(False, str(refused)), None
     return Feedback(True, saved(result), saved=True), result
 

@@ -61,8 +61,8 @@ from erp.identity import provision_device
 from erp.storage import make_engine
 from local_db import DeviceStore
 from local_db.replica import STATUS_OF_OUTCOME
-from tests.erp.conftest import pg_admin_url  # noqa: F401  (the session fixture: PostgreSQL for the tests)
-from tests.processes import RETURNFLOW, free_port, fresh_pg_database
+from tests.erp.conftest import database_url, pg_admin_url  # noqa: F401  (fixtures: SQLite or PostgreSQL for the tests)
+from tests.processes import RETURNFLOW, free_port
 from tests.reliability.sync_device_worker import LPN_SPAN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -422,29 +422,21 @@ def converge(devices: list[Device], tmp: Path) -> list[str]:
     return [f"{d.device_id}: {len(outs)} sync(s) to empty the outbox, last: {outs[-1]}" for d, outs in zip(devices, first)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'erp.db'}"
-        return
-    with fresh_pg_database(request.getfixturevalue("pg_admin_url")) as url:
-        yield url
-
-
 @pytest.mark.slow
-def test_killed_api_and_devices_lose_nothing_apply_nothing_twice_and_converge(db_url, tmp_path, reaper):
-    backend = db_url.split(":")[0]
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_killed_api_and_devices_lose_nothing_apply_nothing_twice_and_converge(database_url, tmp_path, reaper):
+    backend = database_url.split(":")[0]
     seed = int(os.environ.get("RETURNFLOW_CHAOS_SEED", random.randrange(2**32)))
     print(f"sync chaos on {backend}, seed {seed}: rerun with RETURNFLOW_CHAOS_SEED={seed}")
     rng = random.Random(seed)
     started = time.monotonic()
 
-    cli_ok("erp", "demo-data", "--db", db_url, cwd=tmp_path)
-    server = make_engine(db_url)
+    cli_ok("erp", "demo-data", "--db", database_url, cwd=tmp_path)
+    server = make_engine(database_url)
     try:
         with server.connect() as conn:
             received_before = {(r.rma_id, r.line_no): r.received_qty for r in conn.execute(select(t.rma_lines))}
-        api = Api(db_url, API_WORKERS[backend], tmp_path / "api.log", reaper)
+        api = Api(database_url, API_WORKERS[backend], tmp_path / "api.log", reaper)
         devices = [Device(n, tmp_path, api, reaper) for n in range(1, DEVICES + 1)]
         api.start()
         with ThreadPoolExecutor(DEVICES) as pool:
