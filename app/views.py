@@ -105,7 +105,7 @@ class Handheld:
         # needs to know, since probing for a camera loads OpenCV.
         self._find_camera = find_camera
         self.feed: CameraFeed | None = None
-        self.preview: ft.Image | None = None  # made with the first camera panel
+        self.preview: ft.Semantics | None = None  # the camera preview, made with the first camera panel
         self.session: Session | None = None
         self.sync_model = SyncModel(store, engine)
         self.badge = ft.Text("", size=16, weight=ft.FontWeight.BOLD, color=PAPER)
@@ -174,12 +174,14 @@ class Handheld:
         from .camera import CameraFeed, blank_png  # OpenCV: only where a camera is used
 
         if self.preview is None:  # before its first frame the preview shows one white pixel
-            self.preview = ft.Image(src=blank_png(), width=360, fit=ft.BoxFit.CONTAIN, visible=False)
+            # Hidden by its Semantics wrapper: Flet refuses a Semantics whose content is invisible.
+            self.preview = ft.Semantics(identifier="camera-preview", visible=False, content=ft.Image(
+                src=blank_png(), width=360, fit=ft.BoxFit.CONTAIN))
         preview = self.preview  # one control for every repaint: the running feed keeps drawing into it
         preview.visible = self.feed is not None
 
         async def show_frame(jpeg: bytes) -> None:
-            preview.src, preview.visible = jpeg, True
+            preview.content.src, preview.visible = jpeg, True
             self.page.update()
 
         async def scanned(text: str) -> None:
@@ -203,8 +205,7 @@ class Handheld:
                 on_error=lambda message: self.page.run_task(failed, message))
             self.feed.start()
 
-        return [big_button("Camera on / off", toggle, key="camera"), ft.Semantics(identifier="camera-preview",
-                                                                                  content=preview)]
+        return [big_button("Camera on / off", toggle, key="camera"), preview]
 
     def flash(self, feedback: Feedback) -> None:
         self.banner.visible = True

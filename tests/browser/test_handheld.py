@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from cli.demo import first_sync, prepare
 from domain import Grade, labels
@@ -109,18 +109,21 @@ def feedback(page: Page):
     return by_id(page, "feedback")
 
 
-def type_into(page: Page, label: str, text: str) -> None:
-    """Tap a text field and type; the focus moves a frame after the tap, so wait for it first."""
+def type_into(page: Page, label: str, text: str) -> Locator:
+    """Tap a text field and type; the focus moves a frame after the tap, so wait for it first.
+
+    Press Enter on the returned field, not on the page: a repaint (the sync badge) may replace the
+    field's node in the semantics tree, and a key sent to the page then reaches no field."""
     field = page.get_by_role("textbox", name=label, exact=True)
     field.click()
     expect(field).to_be_focused()
     page.keyboard.type(text)
+    return field
 
 
 def sign_in(page: Page, user: str) -> None:
     page.get_by_role("button", name=user.capitalize()).first.click()
-    type_into(page, "PIN", DEMO_PINS[user])
-    page.keyboard.press("Enter")
+    type_into(page, "PIN", DEMO_PINS[user]).press("Enter")
     expect(by_id(page, "screen-title")).to_have_text("Home")
 
 
@@ -229,8 +232,7 @@ def test_quarantine_then_a_supervisor_releases(page, stack):
     home(page)
     open_screen(page, "go-putaway", "Put away")
     scan(page, lpn, lpn)
-    type_into(page, "Why hold it?", "smells of smoke")
-    page.keyboard.press("Enter")
+    type_into(page, "Why hold it?", "smells of smoke").press("Enter")
     expect(feedback(page)).to_contain_text("on hold")
     scan(page, "BIN-QUA-Q01", "stored in BIN-QUA-Q01")
     home(page)
@@ -292,9 +294,9 @@ def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):
     by_id(page, "override-restock").get_by_role("button").click()
     expect(feedback(page)).to_contain_text("approval")  # refused: the rule wants a supervisor
     type_into(page, "Supervisor", "sam")
-    type_into(page, "Supervisor PIN", DEMO_PINS["sam"])
+    pin = type_into(page, "Supervisor PIN", DEMO_PINS["sam"])
     shot(page, "11-override-approval")
-    page.keyboard.press("Enter")  # the supervisor's PIN approves the override just tapped
+    pin.press("Enter")  # the supervisor's PIN approves the override just tapped
     expect(feedback(page)).to_contain_text("saved: restock")
     with stack.device() as conn:
         assert conn.execute("SELECT disposition FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("restock",)
@@ -374,6 +376,8 @@ def test_a_dispute_between_two_devices_is_settled_by_a_supervisor_in_the_app(pag
 def test_the_camera_view_reads_a_label_and_outlines_it(page, stack):
     sign_in(page, "alex")
     open_screen(page, "go-receive", "Receive")
+    expect(by_id(page, "camera-preview")).to_have_count(0)  # hidden while the camera is off
+    expect(page.get_by_text("must be provided")).to_have_count(0)  # no control drawn as a Flet error
     by_id(page, "camera").get_by_role("button").click()
     expect(feedback(page)).to_contain_text(stack.camera_rma, timeout=15_000)
     expect(by_id(page, "rma")).to_contain_text(stack.camera_rma)
