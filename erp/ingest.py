@@ -332,11 +332,14 @@ class _Batch:
             if rma_ids:
                 self._rma_lines = {(r.rma_id, r.line_no): r for r in c.execute(
                     select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.reason_code, t.rmas.c.state)
-                    .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id).where(t.rma_lines.c.rma_id.in_(rma_ids)))}
-            serials = {p.serial for p in receipts if p.serial}
-            if serials:
+                    .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id)
+                    .where(_one_of(dialect, t.rma_lines.c.rma_id, sorted(rma_ids))))}
+            serials = {(p.sku, p.serial) for p in receipts if p.serial}
+            if serials:  # by SKU too: the index is on (sku, serial)
                 self._serials = {(r.sku, r.serial): r.lpn for r in c.execute(
-                    select(t.units.c.lpn, t.units.c.sku, t.units.c.serial).where(t.units.c.serial.in_(serials)))}
+                    select(t.units.c.lpn, t.units.c.sku, t.units.c.serial)
+                    .where(_one_of(dialect, t.units.c.sku, sorted({s for s, _ in serials})),
+                           _one_of(dialect, t.units.c.serial, sorted({n for _, n in serials}))))}
 
     def user(self, user_id: str) -> Any:
         if user_id not in self._users:
@@ -708,9 +711,11 @@ class _Batch:
                                           t.rma_lines.c.line_no == bindparam("key_line"))
                 .values(received_qty=t.rma_lines.c.received_qty + bindparam("qty")),
                 [{"key_rma": r, "key_line": n, "qty": q} for (r, n), q in self.rma_received.items()])
-        for rma_id, at in self.rma_first_receipt.items():
-            self.conn.execute(update(t.rmas).where(t.rmas.c.rma_id == rma_id, t.rmas.c.first_received_at.is_(None))
-                              .values(first_received_at=at))
+        if self.rma_first_receipt:  # one executemany: a statement built per RMA cost more than the update
+            self.conn.execute(
+                update(t.rmas).where(t.rmas.c.rma_id == bindparam("key_rma"), t.rmas.c.first_received_at.is_(None))
+                .values(first_received_at=bindparam("at")),
+                [{"key_rma": r, "at": at} for r, at in self.rma_first_receipt.items()])
         if abs(self.skew_ms) > SKEW_LIMIT_MS and self.event_rows:
             self.audit_rows.append({"rule": ConflictRule.CLOCK_SKEW.value, "device_id": self.device.device_id,
                                     "received_at": self.received_at, "skew_ms": self.skew_ms,

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -213,36 +214,52 @@ class SyncEngine:
         return SyncReport(pushed, pulled, time.monotonic() - started)
 
     def _push(self, store: DeviceStore) -> int:
+        """Send the outbox in device_seq order, one batch in flight at a time. While the API applies a
+        batch, this thread records the answers to the one before and reads the next, so the device's
+        work and the API's overlap instead of taking turns."""
         seq = self._resend_from or store.next_push_seq()
         total = store.sync_counts()["pending"]
-        size, pushed = self._batch_size, 0
-        while rows := store.pending_rows(seq, size):
-            for sha256, content in store.photos_to_upload(rows):
-                self._request("PUT", f"/photos/{sha256}", content=content,
-                              headers={"content-type": "application/octet-stream"})
-                store.photo_uploaded(sha256)
-            response = self._request("POST", "/sync/push", content=self._push_body(rows),
-                                     headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))
-            if response.status_code == 200:
-                store.record_answers([
-                    Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"), r.get("reason"))
-                    for r in _json(response)["results"]])
-                self._resend_from = None
-                seq = rows[-1].device_seq + 1
-                pushed += len(rows)
-                self._progress("push", pushed, max(total, pushed))
-                continue
-            problem = _problem(response)
-            expected = problem.get("expected_seq")
-            if problem.get("error") == "gap" and isinstance(expected, int) and 1 <= expected < seq:
-                seq = self._resend_from = expected  # the server lost events it had answered: send them again
-            elif response.status_code == 413 and size > 1:
-                size //= 2
-            elif problem.get("error") == "unsupported_schema":
-                raise ServerTooOld(f"the central API does not know this device's events yet ({problem.get('message')}); "
-                                   "they are kept until it is upgraded")
-            else:
-                raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
+        size, pushed, unrecorded = self._batch_size, 0, None
+        rows = store.pending_rows(seq, size)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="returnflow-push") as sender:
+            try:
+                while rows:
+                    for sha256, content in store.photos_to_upload(rows):
+                        self._request("PUT", f"/photos/{sha256}", content=content,
+                                      headers={"content-type": "application/octet-stream"})
+                        store.photo_uploaded(sha256)
+                    in_flight = sender.submit(self._request, "POST", "/sync/push", content=self._push_body(rows),
+                                              headers={"content-type": "application/json"},
+                                              expect=(200, 409, 413, 422))
+                    if unrecorded is not None:
+                        store.record_answers(unrecorded)
+                        unrecorded = None
+                        self._progress("push", pushed, max(total, pushed))
+                    upcoming = store.pending_rows(rows[-1].device_seq + 1, size)
+                    response = in_flight.result()
+                    if response.status_code == 200:
+                        unrecorded = [Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"),
+                                             r.get("reason")) for r in _json(response)["results"]]
+                        self._resend_from = None
+                        pushed += len(rows)
+                        rows = upcoming
+                        continue
+                    problem = _problem(response)
+                    expected = problem.get("expected_seq")
+                    if problem.get("error") == "gap" and isinstance(expected, int) and 1 <= expected < rows[0].device_seq:
+                        seq = self._resend_from = expected  # the server lost events it had answered: send them again
+                    elif response.status_code == 413 and size > 1:
+                        seq, size = rows[0].device_seq, size // 2
+                    elif problem.get("error") == "unsupported_schema":
+                        raise ServerTooOld(f"the central API does not know this device's events yet "
+                                           f"({problem.get('message')}); they are kept until it is upgraded")
+                    else:
+                        raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
+                    rows = store.pending_rows(seq, size)
+            finally:
+                if unrecorded is not None:  # answered by the API: recorded even when the next batch failed
+                    store.record_answers(unrecorded)
+                    self._progress("push", pushed, max(total, pushed))
         return pushed
 
     def _pull(self, store: DeviceStore) -> int:

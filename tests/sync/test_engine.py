@@ -123,6 +123,23 @@ def test_answers_lost_on_the_way_back_are_duplicates_and_nothing_is_applied_twic
     assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
 
 
+def test_a_batch_answered_before_the_next_one_fails_is_recorded_as_acknowledged(central, handhelds, erp_db):
+    with FaultProxy(central.port, seed=5) as proxy:
+        device = handhelds("dev-a", url=proxy.url, batch_size=2)
+        device.sync()
+        for n in range(5):
+            receive(device.store, 150 + n)
+        # The first batch goes through; every try of the second one is lost before the API sees it.
+        proxy.next_faults([None, Fault.DROP_REQUEST, Fault.DROP_REQUEST, Fault.DROP_REQUEST])
+        with pytest.raises(SyncFailed):
+            device.sync()
+        assert server_events(erp_db, "dev-a") == [(1, "applied"), (2, "applied")]
+        assert device.store.sync_counts()["pending"] == 3  # the first batch's answers were kept
+        device.sync()
+    assert server_events(erp_db, "dev-a") == [(seq, "applied") for seq in range(1, 6)]
+    assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
+
+
 def test_a_server_that_lost_acknowledged_events_gets_them_again(handhelds, erp_db):
     device = handhelds("dev-a")
     device.sync()
