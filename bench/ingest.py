@@ -1,11 +1,13 @@
 """Central API ingest over loopback HTTP: 100,000 events from 100 simulated devices.
 
-For SQLite (one API process) and PostgreSQL (two API processes): events/s end to end and p50/p99
+For SQLite (two API processes sharing the file, --sqlite-workers) and PostgreSQL (two API
+processes): events/s end to end and p50/p99
 batch latency, beside the raw rate of inserting the same event rows into the same engine without
 the API. Prints human-readable lines, then a JSON summary as the last line.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--devices 100] [--batch 500]
-        [--senders 4] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg] [--skip-sqlite]
+        [--senders 4] [--sqlite-workers 2] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg]
+        [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -162,8 +164,29 @@ def cpu_seconds(root_pid: int | None = None) -> float | None:
     """CPU time (user + system) of this process, or of `root_pid` and its descendants (Linux /proc)."""
     if root_pid is None:
         return time.process_time()
+    stats = _proc_stats()
+    if stats is None:
+        return None
+    return sum(stats[pid][1] for pid in process_tree(root_pid, stats)) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root_pid: int, stats: dict[int, tuple[int, int]] | None = None) -> set[int]:
+    """`root_pid` and its descendants (an API's uvicorn workers), as far as /proc shows them."""
+    stats = stats if stats is not None else (_proc_stats() or {})
+    tree, changed = {root_pid}, True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return {pid for pid in tree if pid in stats}
+
+
+def _proc_stats() -> dict[int, tuple[int, int]] | None:
+    """pid -> (parent pid, CPU clock ticks) of every process."""
+    stats = {}
     try:
-        stats = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -173,16 +196,7 @@ def cpu_seconds(root_pid: int | None = None) -> float | None:
                 stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
     except OSError:
         return None
-    tree, total = {root_pid}, 0
-    changed = True
-    while changed:
-        changed = False
-        for pid, (ppid, _) in stats.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                changed = True
-    total = sum(stats[pid][1] for pid in tree if pid in stats)
-    return total / os.sysconf("SC_CLK_TCK")
+    return stats
 
 
 def raw_insert_rate(url: str, logs: dict[str, list[Event]], batch: int) -> float:
@@ -264,6 +278,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--sqlite-workers", type=int, default=2, help="API processes sharing the SQLite file")
     args = parser.parse_args()
 
     catalogue = demo_catalogue(now=NOW)
@@ -273,7 +288,8 @@ def main() -> None:
                      "senders": args.senders}
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory(prefix="returnflow-ingest-") as tmp:
-            summary["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/api.db", f"sqlite:///{tmp}/raw.db", 1,
+            summary["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/api.db", f"sqlite:///{tmp}/raw.db",
+                                           args.sqlite_workers,
                                            logs, catalogue, args)
     if not args.skip_pg:
         url, name = pg_database(args.pg)

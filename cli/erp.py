@@ -28,7 +28,8 @@ def erp() -> None:
 @click.option("--port", default=8700, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(db_url: str | None, host: str, port: int, workers: int) -> None:
-    """Serve the API. Several workers need PostgreSQL (SQLite has one writer)."""
+    """Serve the API. Workers share the database; on SQLite they take turns to write (one writer at a
+    time, handed over through a lock file beside the database), on PostgreSQL they write side by side."""
     import uvicorn
 
     from erp.server import DB_URL_ENV

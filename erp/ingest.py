@@ -14,9 +14,11 @@ catches an event id used before.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import threading
+import time
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -124,22 +126,40 @@ class PushResult:
 
 # SQLite has one writer: a second writer waits in SQLite's busy handler, which polls with sleeps
 # that grow to 100 ms, so the database sat idle between pushes and latency had a tail of seconds.
-# Writers of one process queue on a lock instead and start the moment the previous one commits;
-# BEGIN IMMEDIATE still orders writers of different processes.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+# Writers queue on a lock instead and start the moment the previous one commits: a thread lock
+# within a process, and an flock on a file beside the database between the processes of
+# `erp serve --workers N` (the kernel wakes the next one at once). BEGIN IMMEDIATE still orders any
+# other writer.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, int | None]] = weakref.WeakKeyDictionary()
 _SQLITE_WRITERS_GUARD = threading.Lock()
 
 
 @contextmanager
 def sqlite_writer(engine: Engine) -> Iterator[None]:
-    """Hold this process's turn to write to `engine`'s SQLite file (nothing on other databases)."""
+    """Hold this process's turn, then the file's turn, to write to `engine`'s SQLite file (nothing on
+    other databases)."""
     if engine.dialect.name != "sqlite":
         yield
         return
     with _SQLITE_WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+        found = _SQLITE_WRITERS.get(engine)
+        if found is None:
+            database = engine.url.database
+            lock_file = None  # an in-memory database has one process
+            if database and database != ":memory:":
+                lock_file = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                weakref.finalize(engine, os.close, lock_file)
+            found = _SQLITE_WRITERS[engine] = (threading.Lock(), lock_file)
+    lock, lock_file = found
     with lock:
-        yield
+        if lock_file is None:
+            yield
+            return
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # blocks without the GIL
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -161,6 +181,7 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
         twice = next(i for i in ids if ids.count(i) > 1)
         raise PushRefused("event_id_taken", f"event {twice} appears twice in this batch; event ids must be unique")
     fresh_ids: list[str] = []
+    _await_turn(engine, device.device_id, seqs[0])
     try:
         with _transaction(engine) as conn:
             feed.lock_feed(conn)
@@ -196,6 +217,25 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
             _refuse_taken_ids(conn, fresh_ids)
         raise
     return PushResult(results=results, last_seq=new_last, received_at=received_at)
+
+
+# How long a push waits for the batch before it (see _await_turn) before it is refused as a gap.
+PREDECESSOR_WAIT_S = 2.0
+
+
+def _await_turn(engine: Engine, device_id: str, first_seq: int) -> None:
+    """A device keeps more than one batch in flight, so its next batch may arrive, at this process
+    or at another worker, while the one before is still being applied. Wait for the ledger to reach
+    first_seq - 1, briefly and without the write lock; the check under the lock decides."""
+    deadline, pause = time.monotonic() + PREDECESSOR_WAIT_S, 0.0005
+    last_seq = select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device_id)
+    while True:
+        with reader(engine).connect() as conn:  # a fresh read each time: it sees the latest commit
+            last = conn.execute(last_seq).scalar()
+        if last is None or last >= first_seq - 1 or time.monotonic() >= deadline:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.005)
 
 
 def _event_heads(dialect: Dialect, events: list[Event], received_at: dt.datetime) -> list[tuple[Any, ...]]:

@@ -1,7 +1,8 @@
 """The device sync engine: pushes the outbox, pulls server state, and keeps trying.
 
-One sync pushes every unanswered event in device_seq order, in batches (photos first), records
-each answer, then pulls feed pages after the device's cursor until the feed is exhausted, each
+One sync pushes every unanswered event in device_seq order, in batches (photos first; two batches
+on their way at a time, so the API is never idle waiting for the device), records each answer in
+order, then pulls feed pages after the device's cursor until the feed is exhausted, each
 page applied with its cursor in one transaction. In the app it runs on its own thread with its
 own database connection, on a timer, on demand and after every failure with exponential backoff
 and jitter, so the UI never waits for the network. Whatever the server answers, no event is ever
@@ -14,8 +15,9 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -101,6 +103,7 @@ class SyncEngine:
         credential: DeviceCredential,
         *,
         batch_size: int = 500,
+        in_flight: int = 2,
         page_size: int = 1000,
         interval_s: float = 10.0,
         backoff_s: float = 0.5,
@@ -113,6 +116,7 @@ class SyncEngine:
         self._db_path = Path(db_path)
         self._credential = credential
         self._batch_size = batch_size
+        self._in_flight = in_flight
         self._page_size = page_size
         self._interval_s = interval_s
         # Between whole syncs that failed: the API is down or refusing, so the waits grow.
@@ -214,36 +218,39 @@ class SyncEngine:
         return SyncReport(pushed, pulled, time.monotonic() - started)
 
     def _push(self, store: DeviceStore) -> int:
-        """Send the outbox in device_seq order, one batch in flight at a time. While the API applies a
-        batch, this thread records the answers to the one before and reads the next, so the device's
-        work and the API's overlap instead of taking turns."""
+        """Send the outbox in device_seq order with up to `in_flight` batches on their way, so the
+        API applies one while the next travels and is parsed (by another worker where it has
+        several), and this thread reads batches and records answers meanwhile. Answers are recorded
+        in order; after a failed or refused batch, the ones behind it are sent again (the API
+        answers what it already applied as duplicates)."""
         seq = self._resend_from or store.next_push_seq()
         total = store.sync_counts()["pending"]
-        size, pushed, unrecorded = self._batch_size, 0, None
-        rows = store.pending_rows(seq, size)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="returnflow-push") as sender:
+        size, pushed = self._batch_size, 0
+        upcoming = store.pending_rows(seq, size)
+        in_flight: deque[tuple[list[PushRow], Future[httpx.Response]]] = deque()
+        with ThreadPoolExecutor(max_workers=self._in_flight, thread_name_prefix="returnflow-push") as sender:
             try:
-                while rows:
-                    for sha256, content in store.photos_to_upload(rows):
-                        self._request("PUT", f"/photos/{sha256}", content=content,
-                                      headers={"content-type": "application/octet-stream"})
-                        store.photo_uploaded(sha256)
-                    in_flight = sender.submit(self._request, "POST", "/sync/push", content=self._push_body(rows),
-                                              headers={"content-type": "application/json"},
-                                              expect=(200, 409, 413, 422))
-                    if unrecorded is not None:
-                        store.record_answers(unrecorded)
-                        unrecorded = None
-                        self._progress("push", pushed, max(total, pushed))
-                    upcoming = store.pending_rows(rows[-1].device_seq + 1, size)
-                    response = in_flight.result()
+                while upcoming or in_flight:
+                    while upcoming and len(in_flight) < self._in_flight:
+                        for sha256, content in store.photos_to_upload(upcoming):
+                            self._request("PUT", f"/photos/{sha256}", content=content,
+                                          headers={"content-type": "application/octet-stream"})
+                            store.photo_uploaded(sha256)
+                        in_flight.append((upcoming, sender.submit(
+                            self._request, "POST", "/sync/push", content=self._push_body(upcoming),
+                            headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))))
+                        upcoming = store.pending_rows(upcoming[-1].device_seq + 1, size)
+                    rows, answer = in_flight.popleft()
+                    response = answer.result()
                     if response.status_code == 200:
-                        unrecorded = [Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"),
-                                             r.get("reason")) for r in _json(response)["results"]]
+                        store.record_answers([
+                            Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"), r.get("reason"))
+                            for r in _json(response)["results"]])
                         self._resend_from = None
                         pushed += len(rows)
-                        rows = upcoming
+                        self._progress("push", pushed, max(total, pushed))
                         continue
+                    _settle(in_flight)  # behind a refused batch: sent again below
                     problem = _problem(response)
                     expected = problem.get("expected_seq")
                     if problem.get("error") == "gap" and isinstance(expected, int) and 1 <= expected < rows[0].device_seq:
@@ -255,11 +262,9 @@ class SyncEngine:
                                            f"({problem.get('message')}); they are kept until it is upgraded")
                     else:
                         raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
-                    rows = store.pending_rows(seq, size)
+                    upcoming = store.pending_rows(seq, size)
             finally:
-                if unrecorded is not None:  # answered by the API: recorded even when the next batch failed
-                    store.record_answers(unrecorded)
-                    self._progress("push", pushed, max(total, pushed))
+                _settle(in_flight)  # no request outlives the sync
         return pushed
 
     def _pull(self, store: DeviceStore) -> int:
@@ -329,6 +334,13 @@ class SyncEngine:
     def _nap(self, seconds: float) -> None:
         if self._wake.wait(seconds):
             self._wake.clear()
+
+
+def _settle(in_flight: deque[tuple[list[PushRow], Future[httpx.Response]]]) -> None:
+    """Let the requests still on their way finish, whatever they end with: their batches are sent
+    again, so their answers are not needed."""
+    wait([answer for _, answer in in_flight])
+    in_flight.clear()
 
 
 def _json(response: httpx.Response) -> Any:

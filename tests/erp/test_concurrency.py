@@ -1,5 +1,6 @@
-"""Two real API processes on one PostgreSQL database: the same device's batches reach both at the
-same time, and every event is still applied exactly once and in device_seq order."""
+"""Two real API processes on one database (PostgreSQL, or one SQLite file as `erp serve --workers 2`
+shares it): the same device's batches reach both at the same time, and every event is still
+applied exactly once and in device_seq order."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ from tests.erp.conftest import provision
 from tests.processes import free_port, fresh_pg_database, start_api, stop
 from tests.integration.test_device_store import to_state
 
-@pytest.fixture
-def pg_database(pg_admin_url):
-    with fresh_pg_database(pg_admin_url) as url:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'erp.db'}"
+        return
+    with fresh_pg_database(request.getfixturevalue("pg_admin_url")) as url:
         yield url
 
 
-def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_database, tmp_path, catalogue):
-    engine = open_database(pg_database)
+def test_two_processes_apply_one_devices_batches_exactly_once_in_order(shared_database, tmp_path, catalogue):
+    engine = open_database(shared_database)
     with engine.begin() as conn:
         load_catalogue(conn, catalogue)
     headers = provision(engine, "hh-1")
@@ -40,7 +44,7 @@ def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_databa
     batches = [events[i:i + 20] for i in range(0, len(events), 20)]
 
     ports = [free_port(), free_port()]
-    servers = [start_api(pg_database, port) for port in ports]
+    servers = [start_api(shared_database, port) for port in ports]
     try:
         outcomes: list[tuple[int, str]] = []
         lock = threading.Lock()
@@ -53,7 +57,7 @@ def test_two_processes_apply_one_devices_batches_exactly_once_in_order(pg_databa
                         port = rng.choice(ports)
                         body = {"device_id": "hh-1", "sent_at": dt.datetime.now(dt.UTC).isoformat(), "events": batch}
                         response = client.post(f"http://127.0.0.1:{port}/api/v1/sync/push", json=body, headers=headers)
-                        if response.status_code == 409:  # a gap: an earlier batch has not landed yet
+                        if response.status_code == 409:  # a gap: an earlier batch did not land in time
                             time.sleep(rng.uniform(0.001, 0.01))
                             continue
                         assert response.status_code == 200, response.text

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 from sqlalchemy import func, select
 
 from domain import BlindReceipt, Disposition, Grade, QuarantineReleased, Role, UnitGraded, UnitState, UnitStored
 from domain.labels import lpn
+from erp import ingest
 from erp import tables as t
+from erp.ingest import Device
 from sync.protocol import PushResponse
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.erp.conftest import craft, push
@@ -67,6 +71,25 @@ def test_a_gap_is_refused_with_the_expected_seq_and_nothing_written(api, erp_eng
     assert response.status_code == 409
     assert response.json()["error"] == "gap" and response.json()["expected_seq"] == 1
     assert count(erp_engine, t.events) == 0 and count(erp_engine, t.units) == 0
+
+
+def test_a_batch_that_overtakes_the_one_before_waits_for_it(erp_engine, device_factory, catalogue):
+    """A device keeps two batches on their way: the second may be taken up first, by another thread
+    or worker. It waits for the first instead of being refused as a gap."""
+    store, _ = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.STORED)
+    events, device, now = store.events(), Device(device_id="hh-1", site_id="DC1"), dt.datetime.now(dt.UTC)
+    second: list = []
+    overtaking = threading.Thread(target=lambda: second.append(
+        ingest.push_batch(erp_engine, device, events[2:], sent_at=now, received_at=now)))
+    overtaking.start()
+    time.sleep(0.3)  # the second batch is waiting for the ledger to reach seq 2
+    assert overtaking.is_alive() and count(erp_engine, t.events) == 0
+    first = ingest.push_batch(erp_engine, device, events[:2], sent_at=now, received_at=now)
+    overtaking.join(timeout=10)
+    assert [r[2] for r in first.results] == ["applied"] * 2
+    assert [r[2] for r in second[0].results] == ["applied"] * 3
+    assert scalar(erp_engine, select(t.units.c.state)) == "stored"
 
 
 def test_a_reused_seq_with_another_event_is_refused(api, erp_engine, device_factory, catalogue):

@@ -108,7 +108,8 @@ def test_different_grades_from_the_same_base_dispute_the_unit_on_every_device(ha
 
 def test_answers_lost_on_the_way_back_are_duplicates_and_nothing_is_applied_twice(central, handhelds, erp_db):
     with FaultProxy(central.port, seed=3) as proxy:
-        device = handhelds("dev-a", url=proxy.url, batch_size=2)
+        # One batch on its way at a time, so the forced faults below all hit the same batch.
+        device = handhelds("dev-a", url=proxy.url, batch_size=2, in_flight=1)
         device.sync()
         for n in range(6):
             receive(device.store, 100 + n)
@@ -125,7 +126,7 @@ def test_answers_lost_on_the_way_back_are_duplicates_and_nothing_is_applied_twic
 
 def test_a_batch_answered_before_the_next_one_fails_is_recorded_as_acknowledged(central, handhelds, erp_db):
     with FaultProxy(central.port, seed=5) as proxy:
-        device = handhelds("dev-a", url=proxy.url, batch_size=2)
+        device = handhelds("dev-a", url=proxy.url, batch_size=2, in_flight=1)  # the faults hit the second batch
         device.sync()
         for n in range(5):
             receive(device.store, 150 + n)
