@@ -14,15 +14,20 @@ from cli.demo import demo
 from cli.erp import erp
 from cli.scan import scan
 from cli.sync import connect, sync
-from domain import ReturnflowError
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ReturnflowError as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            # Imported here: the domain's models take a moment to load, and `returnflow app` opens
+            # its port before it needs them.
+            from domain import ReturnflowError
+
+            if isinstance(exc, ReturnflowError):
+                raise click.ClickException(str(exc)) from None
+            raise
 
 
 @click.group(cls=_Group)
