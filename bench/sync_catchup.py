@@ -9,9 +9,9 @@ exponential backoff, here from --backoff 0.05 s up to --max-backoff 1 s) on this
 thread until one whole sync (push, then pull) has succeeded:
 
   no faults  device -> API directly over loopback
-  faults     through tests/faults.py's FaultProxy: each HTTP request is dropped with probability
-             --faults, half before the API sees it (drop_request), half after it applied it
-             (drop_response: the device resends, the API answers duplicate)
+  faults     through tests/faults.py's FaultProxy, in a process of its own: each HTTP request is
+             dropped with probability --faults, half before the API sees it (drop_request), half
+             after it applied it (drop_response: the device resends, the API answers duplicate)
 
 Measured: seconds until every event is acknowledged (end of the push), events/s, the whole sync
 with its pull; for the push and the whole sync, CPU seconds of the device (the engine's threads) and
@@ -32,6 +32,7 @@ import argparse
 import cProfile
 import io
 import json
+import multiprocessing
 import os
 import pstats
 import shutil
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -105,22 +107,40 @@ def runqueue_s(pid: int | None = None) -> float:
     return total / 1e9
 
 
-def thread_cpu_s(native_id: int | None) -> float:
-    """CPU seconds of one thread of this process (Linux /proc); 0 for None."""
-    if native_id is None:
-        return 0.0
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def snapshot(api_pid: int, backoff_s: float = 0.0, proxy: FaultProxy | None = None) -> dict[str, float]:
-    """CPU seconds so far of the device (this process: the engine's thread and its senders, not the
-    fault proxy's thread) and of the API, and how long each waited for a core (the device: the
-    engine's thread, on which this runs)."""
-    return {"device_cpu_s": time.process_time() - thread_cpu_s(proxy.native_thread_id if proxy else None),
-            "device_waiting_for_cpu_s": runqueue_s(),
+def snapshot(api_pid: int, backoff_s: float = 0.0) -> dict[str, float]:
+    """CPU seconds so far of the device (this process: the engine's thread and its senders) and of
+    the API, and how long each waited for a core (the device: the engine's thread, on which this runs)."""
+    return {"device_cpu_s": time.process_time(), "device_waiting_for_cpu_s": runqueue_s(),
             "api_cpu_s": cpu_seconds(api_pid) or 0.0, "api_waiting_for_cpu_s": runqueue_s(api_pid),
             "backoff_s": backoff_s}
+
+
+def run_proxy(upstream_port: int, seed: int, rates: dict[str, float], pipe: Connection) -> None:
+    """The fault proxy in a process of its own, as a network between device and API would be: in
+    the device's process it would take the device's GIL. Sends its URL; on any message, its fault
+    counts and CPU seconds, and stops."""
+    with FaultProxy(upstream_port, seed=seed) as proxy:
+        proxy.set_faults({Fault(f): rate for f, rate in rates.items()})
+        pipe.send(proxy.url)
+        pipe.recv()
+        pipe.send(({str(f): n for f, n in proxy.counts.items() if n}, time.process_time()))
+
+
+class ProxyProcess:
+    def __init__(self, upstream_port: int, seed: int, faults: float) -> None:
+        self._pipe, child = multiprocessing.Pipe()
+        rates = {str(Fault.DROP_REQUEST): faults / 2, str(Fault.DROP_RESPONSE): faults / 2}
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=run_proxy, args=(upstream_port, seed, rates, child), daemon=True)
+        self._process.start()
+        self.url: str = self._pipe.recv()
+
+    def stop(self) -> tuple[dict[str, int], float]:
+        """Fault counts and the proxy's CPU seconds."""
+        self._pipe.send("stop")
+        result = self._pipe.recv()
+        self._process.join(timeout=10)
+        return result
 
 
 def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -130,8 +150,8 @@ def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
 class Watch:
     """Listens to the engine's status: when the push ended, failed attempts, time spent backing off."""
 
-    def __init__(self, engine: SyncEngine, api_pid: int, proxy: FaultProxy | None) -> None:
-        self.engine, self.api_pid, self.proxy, self.started = engine, api_pid, proxy, time.perf_counter()
+    def __init__(self, engine: SyncEngine, api_pid: int) -> None:
+        self.engine, self.api_pid, self.started = engine, api_pid, time.perf_counter()
         self.push_done_s: float | None = None
         self.at_push_done: dict[str, float] = {}
         self.failures, self.backoff_s, self.pulled, self._attempt_pulled = 0, 0.0, 0, 0
@@ -142,7 +162,7 @@ class Watch:
         now, progress = time.perf_counter(), status.progress
         if progress and progress.phase == "push" and progress.done >= progress.total and self.push_done_s is None:
             self.push_done_s = now - self.started
-            self.at_push_done = snapshot(self.api_pid, self.backoff_s, self.proxy)
+            self.at_push_done = snapshot(self.api_pid, self.backoff_s)
         if progress and progress.phase == "pull":  # counted per attempt: a retried pull resumes at its cursor
             self.pulled, self._attempt_pulled = self.pulled + progress.done - self._attempt_pulled, progress.done
         if status.state in (SyncState.OFFLINE, SyncState.ERROR) and status.message:
@@ -162,20 +182,19 @@ def catch_up(label: str, template: Path, workdir: Path, catalogue, events: int, 
     url = f"sqlite:///{workdir}/api-{name}.db"
     secret = prepare(url, 1, catalogue)[DEVICE_ID]
     process, port = serve(url, args.workers)
-    proxy = None
+    proxy, injected, proxy_cpu_s = None, {}, 0.0
     try:
         if faults:
-            proxy = FaultProxy(port, seed=args.seed).start()
-            proxy.set_faults({Fault.DROP_REQUEST: faults / 2, Fault.DROP_RESPONSE: faults / 2})
+            proxy = ProxyProcess(port, args.seed, faults)
         engine = SyncEngine(device, proxy.url if proxy else f"http://127.0.0.1:{port}",
                             DeviceCredential(DEVICE_ID, secret), batch_size=args.batch, in_flight=args.in_flight, interval_s=3600,
                             backoff_s=args.backoff, max_backoff_s=args.max_backoff)
-        watch = Watch(engine, process.pid, proxy)
+        watch = Watch(engine, process.pid)
         engine.subscribe(watch)
         deadline = threading.Timer(args.timeout, engine.request_stop)  # no endless retrying on a real failure
         deadline.start()
         profile = cProfile.Profile() if args.profile and not faults else None
-        before = snapshot(process.pid, 0.0, proxy)
+        before = snapshot(process.pid)
         watch.started = time.perf_counter()
         try:
             if profile:
@@ -185,14 +204,12 @@ def catch_up(label: str, template: Path, workdir: Path, catalogue, events: int, 
             if profile:
                 profile.disable()
             total_s = time.perf_counter() - watch.started
-            after = snapshot(process.pid, watch.backoff_s, proxy)
-            proxy_cpu_s = thread_cpu_s(proxy.native_thread_id) if proxy else 0.0
+            after = snapshot(process.pid, watch.backoff_s)
             deadline.cancel()
             engine.stop()
-        injected = {str(f): n for f, n in proxy.counts.items() if n} if proxy else {}
     finally:
         if proxy:
-            proxy.stop()
+            injected, proxy_cpu_s = proxy.stop()
         stop(process)
     with DeviceStore.open(device) as store:
         counts = store.sync_counts()

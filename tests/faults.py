@@ -70,11 +70,6 @@ class FaultProxy:
             raise RuntimeError("fault proxy did not start listening")
         return self
 
-    @property
-    def native_thread_id(self) -> int | None:
-        """The proxy thread's id in the OS, for measuring its CPU apart from the process's."""
-        return self._thread.native_id if self._thread is not None else None
-
     def stop(self) -> None:
         if self._thread is None:
             return
