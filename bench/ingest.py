@@ -1,9 +1,8 @@
 """Central API ingest over loopback HTTP: 100,000 events from 100 simulated devices.
 
-For SQLite (two API processes sharing the file, --sqlite-workers) and PostgreSQL (two API
-processes): events/s end to end and p50/p99
-batch latency, beside the raw rate of inserting the same event rows into the same engine without
-the API. Prints human-readable lines, then a JSON summary as the last line.
+For SQLite (--sqlite-workers API processes sharing the file, two by default) and PostgreSQL (two
+API processes): events/s end to end and p50/p99 batch latency, beside the raw rate of inserting the
+same event rows into the same engine without the API. Prints human-readable lines, then a JSON summary as the last line.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--devices 100] [--batch 500]
         [--senders 4] [--sqlite-workers 2] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg]
@@ -289,8 +288,7 @@ def main() -> None:
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory(prefix="returnflow-ingest-") as tmp:
             summary["sqlite"] = run_engine("sqlite", f"sqlite:///{tmp}/api.db", f"sqlite:///{tmp}/raw.db",
-                                           args.sqlite_workers,
-                                           logs, catalogue, args)
+                                           args.sqlite_workers, logs, catalogue, args)
     if not args.skip_pg:
         url, name = pg_database(args.pg)
         raw_url, raw_name = pg_database(args.pg)

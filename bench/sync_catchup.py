@@ -3,10 +3,11 @@
 The backlog is made once through the device store's own commands (units received against RMA
 lines or blind, inspected, graded A to X, given the suggested disposition and stored, as
 bench/local_db.py plans them), and the device file is copied for each run, so every run starts
-from the same events. Each run gets a fresh API database (SQLite, `returnflow erp serve
---workers 2`, --workers) and runs the sync engine's own loop (`SyncEngine.run`, which retries with jittered
-exponential backoff, here from --backoff 0.05 s up to --max-backoff 1 s) on this process's main
-thread until one whole sync (push, then pull) has succeeded:
+from the same events. Each run gets a fresh API database (SQLite, `returnflow erp serve` with
+--workers processes) and runs the sync engine's own loop (`SyncEngine.run`, which retries with
+jittered exponential backoff, here from --backoff 0.05 s up to --max-backoff 1 s, with --in-flight
+batches on their way) on this process's main thread until one whole sync (push, then pull) has
+succeeded:
 
   no faults  device -> API directly over loopback
   faults     through tests/faults.py's FaultProxy, in a process of its own: each HTTP request is
@@ -115,28 +116,29 @@ def snapshot(api_pid: int, backoff_s: float = 0.0) -> dict[str, float]:
             "backoff_s": backoff_s}
 
 
-def run_proxy(upstream_port: int, seed: int, rates: dict[str, float], pipe: Connection) -> None:
+def run_proxy(upstream_port: int, seed: int, faults: float, pipe: Connection) -> None:
     """The fault proxy in a process of its own, as a network between device and API would be: in
     the device's process it would take the device's GIL. Sends its URL; on any message, its fault
-    counts and CPU seconds, and stops."""
+    counts and the CPU seconds it spent proxying (its start-up left out), and stops."""
     with FaultProxy(upstream_port, seed=seed) as proxy:
-        proxy.set_faults({Fault(f): rate for f, rate in rates.items()})
+        proxy.set_faults({Fault.DROP_REQUEST: faults / 2, Fault.DROP_RESPONSE: faults / 2})
+        started = time.process_time()
         pipe.send(proxy.url)
         pipe.recv()
-        pipe.send(({str(f): n for f, n in proxy.counts.items() if n}, time.process_time()))
+        pipe.send(({str(f): n for f, n in proxy.counts.items() if n}, time.process_time() - started))
 
 
 class ProxyProcess:
+    """run_proxy() started in a fresh interpreter; stop() gives its fault counts and CPU seconds."""
+
     def __init__(self, upstream_port: int, seed: int, faults: float) -> None:
         self._pipe, child = multiprocessing.Pipe()
-        rates = {str(Fault.DROP_REQUEST): faults / 2, str(Fault.DROP_RESPONSE): faults / 2}
         self._process = multiprocessing.get_context("spawn").Process(
-            target=run_proxy, args=(upstream_port, seed, rates, child), daemon=True)
+            target=run_proxy, args=(upstream_port, seed, faults, child), daemon=True)
         self._process.start()
         self.url: str = self._pipe.recv()
 
     def stop(self) -> tuple[dict[str, int], float]:
-        """Fault counts and the proxy's CPU seconds."""
         self._pipe.send("stop")
         result = self._pipe.recv()
         self._process.join(timeout=10)
@@ -187,8 +189,8 @@ def catch_up(label: str, template: Path, workdir: Path, catalogue, events: int, 
         if faults:
             proxy = ProxyProcess(port, args.seed, faults)
         engine = SyncEngine(device, proxy.url if proxy else f"http://127.0.0.1:{port}",
-                            DeviceCredential(DEVICE_ID, secret), batch_size=args.batch, in_flight=args.in_flight, interval_s=3600,
-                            backoff_s=args.backoff, max_backoff_s=args.max_backoff)
+                            DeviceCredential(DEVICE_ID, secret), batch_size=args.batch, in_flight=args.in_flight,
+                            interval_s=3600, backoff_s=args.backoff, max_backoff_s=args.max_backoff)
         watch = Watch(engine, process.pid)
         engine.subscribe(watch)
         deadline = threading.Timer(args.timeout, engine.request_stop)  # no endless retrying on a real failure
@@ -270,7 +272,8 @@ def main() -> None:
 
     catalogue = demo_catalogue(now=NOW)
     summary: dict = {"bench": "sync_catchup", "events": args.events, "batch": args.batch, "faults": args.faults,
-                     "api": f"sqlite, {args.workers} process(es)", "in_flight": args.in_flight, "backoff_s": args.backoff, "max_backoff_s": args.max_backoff}
+                     "api": f"sqlite, {args.workers} process(es)", "in_flight": args.in_flight,
+                     "backoff_s": args.backoff, "max_backoff_s": args.max_backoff}
     summary["load_avg_1min"] = os.getloadavg()[0]  # other work on this machine moves the wall-clock figures
     with tempfile.TemporaryDirectory(prefix="returnflow-catchup-") as tmp:
         workdir = Path(tmp)

@@ -21,8 +21,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            # Imported here: the domain's models take a moment to load, and `returnflow app` opens
-            # its port before it needs them.
+            # Imported here: the domain's models take a third of a second to load, which `--help`
+            # and the commands that do not use them need not wait for.
             from domain import ReturnflowError
 
             if isinstance(exc, ReturnflowError):

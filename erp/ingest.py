@@ -180,8 +180,23 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
     if len(set(ids)) != len(ids):
         twice = next(i for i in ids if ids.count(i) > 1)
         raise PushRefused("event_id_taken", f"event {twice} appears twice in this batch; event ids must be unique")
+    deadline = time.monotonic() + PREDECESSOR_WAIT_S
+    while True:
+        try:
+            return _push_in_turn(engine, device, events, heads, sent_at=sent_at, received_at=received_at)
+        except PushRefused as refused:
+            # A device keeps more than one batch on its way, so this one may have overtaken the one
+            # before it (taken up by another thread or worker): wait for that one, then try again.
+            if refused.error != "gap" or not _predecessor_applied(engine, device.device_id, seqs[0], deadline):
+                raise
+
+
+def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]], *,
+                  sent_at: dt.datetime, received_at: dt.datetime) -> PushResult:
+    """Apply the batch in one transaction; PushRefused("gap") when it is not the batch's turn yet."""
+    first_seq = events[0].device_seq
+    ids = [head[0] for head in heads]
     fresh_ids: list[str] = []
-    _await_turn(engine, device.device_id, seqs[0])
     try:
         with _transaction(engine) as conn:
             feed.lock_feed(conn)
@@ -190,7 +205,7 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
             ).one()
             last = row.last_seq
             # The seqs are consecutive: the duplicates, if any, come first.
-            known = max(0, min(len(events), last - seqs[0] + 1))
+            known = max(0, min(len(events), last - first_seq + 1))
             duplicates, fresh, fresh_ids = events[:known], events[known:], ids[known:]
             if fresh and fresh[0].device_seq != last + 1:
                 raise PushRefused("gap", f"device_seq {fresh[0].device_seq} leaves a gap: send {last + 1} next",
@@ -219,23 +234,22 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
     return PushResult(results=results, last_seq=new_last, received_at=received_at)
 
 
-# How long a push waits for the batch before it (see _await_turn) before it is refused as a gap.
+# How long a batch that arrived before the one ahead of it waits for it before it is refused as a gap.
 PREDECESSOR_WAIT_S = 2.0
 
 
-def _await_turn(engine: Engine, device_id: str, first_seq: int) -> None:
-    """A device keeps more than one batch in flight, so its next batch may arrive, at this process
-    or at another worker, while the one before is still being applied. Wait for the ledger to reach
-    first_seq - 1, briefly and without the write lock; the check under the lock decides."""
-    deadline, pause = time.monotonic() + PREDECESSOR_WAIT_S, 0.0005
+def _predecessor_applied(engine: Engine, device_id: str, first_seq: int, deadline: float) -> bool:
+    """Wait, without the write lock, until the device's ledger reaches first_seq - 1; False when
+    the deadline passes first."""
+    pause = 0.0005
     last_seq = select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device_id)
-    while True:
-        with reader(engine).connect() as conn:  # a fresh read each time: it sees the latest commit
-            last = conn.execute(last_seq).scalar()
-        if last is None or last >= first_seq - 1 or time.monotonic() >= deadline:
-            return
+    while time.monotonic() < deadline:
         time.sleep(pause)
         pause = min(pause * 2, 0.005)
+        with reader(engine).connect() as conn:  # a fresh read each time: it sees the latest commit
+            if conn.execute(last_seq).scalar_one() >= first_seq - 1:
+                return True
+    return False
 
 
 def _event_heads(dialect: Dialect, events: list[Event], received_at: dt.datetime) -> list[tuple[Any, ...]]:
