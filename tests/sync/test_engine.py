@@ -141,6 +141,23 @@ def test_a_batch_answered_before_the_next_one_fails_is_recorded_as_acknowledged(
     assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
 
 
+@pytest.mark.parametrize("fault", [Fault.DROP_RESPONSE, Fault.CUT_RESPONSE, Fault.ERROR_5XX_AFTER])
+def test_two_batches_on_their_way_lose_answers_and_each_event_still_applies_once_in_order(
+        central, handhelds, erp_db, fault):
+    with FaultProxy(central.port, seed=6) as proxy:
+        device = handhelds("dev-a", url=proxy.url, batch_size=2, in_flight=2)
+        device.sync()
+        for n in range(7):
+            receive(device.store, 160 + n)
+        # Both batches on their way reach the API, and both answers are lost: whichever of the two
+        # the API took first, the device learns of neither and sends both again.
+        proxy.next_faults([fault, fault])
+        device.sync()
+        assert proxy.counts[fault] == 2
+    assert server_events(erp_db, "dev-a") == [(seq, "applied") for seq in range(1, 8)]
+    assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
+
+
 def test_a_server_that_lost_acknowledged_events_gets_them_again(handhelds, erp_db):
     device = handhelds("dev-a")
     device.sync()
