@@ -576,7 +576,8 @@ class _Batch:
             if RmaState(line.state) not in RECEIVABLE_RMA_STATES:
                 outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
                                    f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
-                                   (ExceptionKind.RMA_NOT_RECEIVABLE, {"rma_id": payload.rma_id, "state": line.state}))
+                                   (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn, "rma_id": payload.rma_id,
+                                                                       "state": line.state}))
             self.rma_received[(payload.rma_id, payload.line_no)] += 1
             self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
@@ -586,7 +587,8 @@ class _Batch:
             if twin is not None:
                 outcome = _Outcome(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
                                    f"serial {payload.serial} was already received as {twin}",
-                                   (ExceptionKind.DUPLICATE_SERIAL, {"serial": payload.serial, "first_lpn": twin}))
+                                   (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
+                                                                      "first_lpn": twin}))
         if payload.serial:
             self._serials.setdefault((payload.sku, payload.serial), payload.lpn)
         self.new_units.add(payload.lpn)

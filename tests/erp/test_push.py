@@ -203,6 +203,8 @@ def test_receipt_against_a_closed_rma_is_kept_with_an_exception(api, erp_engine,
     result = push(api, headers, store).json()["results"][0]
     assert (result["outcome"], result["rule"]) == ("conflict", "receipt_on_closed_rma")
     assert count(erp_engine, t.units) == 1
+    # The exception names the unit, so a supervisor can find what arrived.
+    assert scalar(erp_engine, select(t.exceptions.c.lpn)) == LPN1
     assert scalar(erp_engine, select(t.rma_lines.c.received_qty).where(
         t.rma_lines.c.rma_id == rma.rma_id, t.rma_lines.c.line_no == line.line_no)) == 1
 
@@ -218,6 +220,7 @@ def test_the_same_serial_twice_is_accepted_with_an_exception(api, erp_engine, de
     assert (result["outcome"], result["rule"]) == ("conflict", "duplicate_serial")
     assert count(erp_engine, t.units) == 2
     assert scalar(erp_engine, select(t.exceptions.c.detail))["first_lpn"] == lpn(1)
+    assert scalar(erp_engine, select(t.exceptions.c.lpn)) == lpn(2)  # the unit a supervisor checks
 
 
 def test_override_with_supervisor_approval_is_accepted(api, erp_engine, device_factory, catalogue):
