@@ -39,10 +39,24 @@ def _dispute(exception: OpenException) -> Dispute:
     if exception.kind == "override_approval":
         return Dispute(exception, f"override on {exception.lpn} needs approval", detail.get("suggested"),
                        detail.get("chosen"), "disposition")
-    words = {"bin_policy_violation": "bin policy", "rma_not_receivable": "receipt on a closed RMA",
-             "duplicate_serial": "serial received twice", "duplicate_lpn": "one LPN on two units"}
-    return Dispute(exception, f"{words.get(exception.kind, exception.kind)}: "
-                              f"{exception.lpn or exception.bin_code or ''}", None, None, None)
+    return Dispute(exception, _describe(exception), None, None, None)
+
+
+def _describe(exception: OpenException) -> str:
+    """What a supervisor must check, in words, from what the exception's detail carries."""
+    detail, lpn = exception.detail, exception.lpn or ""
+    match exception.kind:
+        case "duplicate_serial":
+            return f"serial {detail.get('serial')} received twice: {lpn}, first as {detail.get('first_lpn')}"
+        case "rma_not_receivable":
+            return f"{lpn} received on {detail.get('rma_id')}, which is {detail.get('state')}"
+        case "bin_policy_violation" if "required" in detail:
+            return f"{lpn} stored in {exception.bin_code}, which is not a {detail['required']} bin"
+        case "bin_policy_violation":
+            return f"{lpn} stored in {exception.bin_code}, re-purposed meanwhile ({detail.get('purpose')})"
+        case "duplicate_lpn":
+            return f"one LPN on two units: {lpn} ({detail.get('existing_sku')} and {detail.get('new_sku')})"
+    return f"{exception.kind.replace('_', ' ')}: {lpn or exception.bin_code or ''}"
 
 
 @dataclass

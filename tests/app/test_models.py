@@ -214,3 +214,26 @@ def test_only_a_committed_command_counts_as_saved_work_for_the_server(session):
     assert opened.ok and not opened.saved  # a scan that only looks something up sends nothing
     model.submit(gtin_of(session.store, sku))
     assert model.submit(labels.lpn(40)).saved
+
+
+def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
+    first, second = labels.lpn(71), labels.lpn(72)
+
+    def pulled(seq: int, kind: str, lpn: str, detail: dict, bin_code: str | None = None) -> dict:
+        body = {"exception_id": f"EXC-{seq}", "kind": kind, "status": "open", "lpn": lpn, "bin_code": bin_code,
+                "device_id": "hh-2", "event_id": None, "detail": {"lpn": lpn, **detail}}
+        return {"seq": seq, "kind": "exception", "key": f"EXC-{seq}", "body": body}
+
+    store.apply_pulled([
+        pulled(1, "duplicate_serial", second, {"serial": "SN-7", "first_lpn": first}),
+        pulled(2, "rma_not_receivable", first, {"rma_id": "RMA-26000015", "state": "closed"}),
+        pulled(3, "bin_policy_violation", first, {"bin_code": "BIN-RST-R01", "required": "quarantine"}, "BIN-RST-R01"),
+    ], cursor=3)
+    supervisor = SupervisorModel(Session(store, SUPERVISOR))
+    assert [(d.title, d.field) for d in supervisor.exceptions()] == [
+        (f"serial SN-7 received twice: {second}, first as {first}", None),
+        (f"{first} received on RMA-26000015, which is closed", None),
+        (f"{first} stored in BIN-RST-R01, which is not a quarantine bin", None),
+    ]
+    assert supervisor.resolve(supervisor.exceptions()[0], None, "two phones, one box: both kept").ok
+    assert len(supervisor.exceptions()) == 2
