@@ -119,6 +119,9 @@ def _refuse_newer_schema(path: Path) -> None:
         raise SchemaTooNew(str(path), found, LATEST_VERSION)
 
 
+# The exceptions a supervisor settles by choosing a grade or disposition (the server disputes the unit).
+_DECISION_EXCEPTIONS = ("dispute", "override_approval")
+
 class DeviceStore:
     def __init__(self, db: sqlite_utils.Database, path: str, env: Environment) -> None:
         self._db = db
@@ -465,21 +468,31 @@ class DeviceStore:
         self, actor: Actor, *, exception_id: str, note: str, grade: Grade | None = None,
         disposition: Disposition | None = None,
     ) -> Event:
-        """A supervisor settles an exception on the device: a disputed unit resumes with the chosen
-        grade or disposition; any other exception is closed with the note."""
+        """A supervisor settles an exception on the device: a dispute or an override waiting for
+        approval resumes its disputed unit with the chosen grade or disposition; any other exception
+        is closed with the note. A choice that cannot be applied is refused, never dropped."""
         with self._write() as conn:
             self._check_actor(actor, Permission.RESOLVE_EXCEPTION)
-            row = conn.execute("SELECT lpn, status FROM exceptions WHERE exception_id = ?", (exception_id,)).fetchone()
+            row = conn.execute("SELECT lpn, status, kind FROM exceptions WHERE exception_id = ?",
+                               (exception_id,)).fetchone()
             if row is None:
                 raise UnknownEntity("exception", exception_id)
-            if row[1] != "open":
+            lpn, status, kind = row
+            if status != "open":
                 raise InvalidInput(f"exception {exception_id} is already resolved")
+            unit = load_unit(conn, lpn) if lpn else None
+            decides = kind in _DECISION_EXCEPTIONS
+            if (grade or disposition) and not decides:
+                raise InvalidInput(f"a {kind.replace('_', ' ')} exception is closed with a note, not a grade or disposition")
             conn.execute("UPDATE exceptions SET status = 'resolved' WHERE exception_id = ?", (exception_id,))
-            unit = load_unit(conn, row[0]) if row[0] else None
-            if unit is not None and unit.state is UnitState.DISPUTED:
+            if decides and unit is not None and unit.state is UnitState.DISPUTED:
                 payload = build(ExceptionResolved, exception_id=exception_id, lpn=unit.lpn, grade=grade,
                                 disposition=disposition, note=note)
                 return self._unit_event(actor, unit, payload)
+            if decides and unit is not None and (
+                    (grade and grade is not unit.grade) or (disposition and disposition is not unit.disposition)):
+                raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
+                                   f"{'grade' if grade else 'disposition'} can be kept here")
             payload = build(ExceptionResolved, exception_id=exception_id, note=note)
             return self._append(actor, payload, base_version=0)
 

@@ -9,7 +9,7 @@ import stat
 import pytest
 from sqlalchemy import select
 
-from domain import Grade, ReasonCode
+from domain import Grade, InvalidInput, ReasonCode, UnitState
 from erp import tables as t
 from erp.masterdata import put_reason_codes
 from local_db import DeviceStore
@@ -277,6 +277,27 @@ def test_a_supervisor_settles_a_dispute_on_a_device_and_every_device_follows(han
         assert device_view(device.store, lpn) == server_view(erp_db, lpn)
         assert device.store.unit(lpn).grade is Grade.C
         assert device.store.db.execute("SELECT status FROM exceptions").fetchall() == [("resolved",)]
+
+
+def test_closing_another_exception_of_a_disputed_unit_leaves_its_dispute_to_the_supervisors_choice(handhelds):
+    from app.models.common import Session
+    from app.models.supervisor import SupervisorModel
+
+    a, _, lpn = disputed(handhelds, 24, Grade.A, Grade.C)
+    # A second exception about the same unit, as the server publishes one.
+    a.store.apply_pulled([{"seq": 10**9, "kind": "exception", "key": "EXC-POLICY", "body": {
+        "exception_id": "EXC-POLICY", "kind": "bin_policy_violation", "status": "open", "lpn": lpn,
+        "bin_code": "BIN-RST-R01", "detail": {"lpn": lpn, "bin_code": "BIN-RST-R01", "required": "quarantine"}}}],
+        a.store.pull_cursor())
+    supervisor = SupervisorModel(Session(a.store, SUPERVISOR))
+    policy = next(d for d in supervisor.exceptions() if d.exception.exception_id == "EXC-POLICY")
+    with pytest.raises(InvalidInput, match="closed with a note"):
+        a.store.resolve_exception(SUPERVISOR, exception_id="EXC-POLICY", note="moved", grade=Grade.C)
+    assert supervisor.resolve(policy, None, "moved it to quarantine").ok
+    assert a.store.unit(lpn).state is UnitState.DISPUTED  # the grade is still the supervisor's to choose
+    [dispute] = supervisor.exceptions()
+    assert supervisor.resolve(dispute, "C", "photos show a scratch").ok
+    assert (a.store.unit(lpn).state, a.store.unit(lpn).grade) == (UnitState.GRADED, Grade.C)
 
 
 def test_a_failing_status_listener_never_stops_the_worker(handhelds):
