@@ -298,6 +298,10 @@ def unit_from_row(row: Any) -> ReturnUnit:
     return ReturnUnit(**fields, condition_codes=tuple(m["condition_codes"]), server_version=m["version"])
 
 
+# The exceptions a supervisor settles by choosing a grade or disposition; their unit waits, disputed.
+_DECISION_EXCEPTIONS = (ExceptionKind.DISPUTE, ExceptionKind.OVERRIDE_APPROVAL)
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     outcome: Outcome
@@ -489,7 +493,7 @@ class _Batch:
             case BinCounted():
                 return self._count(event, payload)
             case ExceptionResolved(lpn=None):
-                return self._resolve_exception_only(payload)
+                return self._resolve_exception_only(event, payload)
         unit = self.unit(payload.lpn)
         if unit is None:
             return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
@@ -670,9 +674,22 @@ class _Batch:
             for sku in sorted(expected.keys() | payload.counts.keys()))
         return _APPLIED
 
-    def _resolve_exception_only(self, payload: ExceptionResolved) -> _Outcome:
-        return _APPLIED if self._close_exception(payload, None) else _Outcome(
-            Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
+    def _resolve_exception_only(self, event: Event, payload: ExceptionResolved) -> _Outcome:
+        """A supervisor closes an exception on a device without choosing a grade or disposition."""
+        row = self.conn.execute(select(t.exceptions.c.kind, t.exceptions.c.lpn, t.exceptions.c.bin_code).where(
+            t.exceptions.c.exception_id == payload.exception_id, t.exceptions.c.status == "open")).first()
+        if row is None:
+            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
+        unit = self.unit(row.lpn) if row.lpn else None
+        where = self.bin(unit.bin_code if unit is not None else row.bin_code) if (unit or row.bin_code) else None
+        if where is not None and where.site_id != self.device.site_id:
+            return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
+                            f"site {where.site_id}, not this device's site {self.device.site_id}")
+        self._close_exception(payload, event.actor)
+        if unit is not None and unit.state is UnitState.DISPUTED and row.kind in _DECISION_EXCEPTIONS:
+            # Closed without a choice (the device had not pulled the dispute yet): what stands stays.
+            self._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), event)
+        return _APPLIED
 
     # --- writes -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from erp import tables as t
 from erp.ingest import Device
 from sync.protocol import PushResponse
 from tests.conftest import ASSOCIATE, SUPERVISOR
-from tests.erp.conftest import craft, push
+from tests.erp.conftest import craft, provision, push
 from tests.integration.test_device_store import answers, plain_line, to_state
 
 LPN1 = lpn(1)
@@ -307,6 +307,27 @@ def test_a_device_resolution_must_name_an_open_dispute_of_that_unit(api, erp_eng
         unit = conn.execute(select(t.units.c.state, t.units.c.grade)).one()
         status = conn.execute(select(t.exceptions.c.status)).scalar()
     assert (unit.state, unit.grade, status) == ("graded", "C", "resolved")
+
+
+def test_a_device_closing_a_dispute_without_a_choice_keeps_what_stands_and_names_who(api, erp_engine,
+                                                                                     device_factory, catalogue):
+    from domain import ExceptionResolved
+
+    exception_id = _graded_on_two_devices(api, erp_engine, device_factory, catalogue, Grade.C)["exception_id"]
+    with erp_engine.begin() as conn:  # a supervisor's handheld at another site
+        conn.execute(t.sites.insert().values(site_id="DC2", name="Returns centre 2"))
+    elsewhere = provision(erp_engine, "hh-dc2", site_id="DC2")
+    supervisor_store, supervisor_headers = device_factory("hh-sup")
+    close = ExceptionResolved(exception_id=exception_id, note="standing grade is right")
+    results = [push(api, headers, supervisor_store, events=[craft(device, 1, close, actor="sam",
+                                                                  role=Role.SUPERVISOR)]).json()["results"][0]
+               for device, headers in (("hh-dc2", elsewhere), ("hh-sup", supervisor_headers))]
+    assert [(r["outcome"], r["rule"]) for r in results] == [("rejected", "wrong_site"), ("applied", None)]
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units.c.state, t.units.c.grade)).one()
+        exception = conn.execute(select(t.exceptions.c.status, t.exceptions.c.resolved_by)).one()
+    assert (unit.state, unit.grade) == ("graded", "A")  # no longer disputed: the first grade stands
+    assert tuple(exception) == ("resolved", "sam")
 
 
 def test_two_events_with_one_id_in_a_batch_are_refused(api, erp_engine, device_factory, catalogue):
