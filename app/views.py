@@ -71,6 +71,20 @@ def line(text: str, *, size: int = 18, key: str | None = None, colour: str | Non
     return ft.Semantics(identifier=key, content=control) if key else control
 
 
+def for_one_unit(*fields: ft.TextField) -> Callable[[Any], None]:
+    """What is typed for one unit (notes, an override reason, a supervisor's name) never carries over to
+    the next: call the result with the unit in hand on every paint; it clears the fields when it changes."""
+    shown_for: list[str | None] = [None]
+
+    def check(unit: Any) -> None:
+        lpn = unit.lpn if unit is not None else None
+        if lpn != shown_for[0]:
+            shown_for[0] = lpn
+            for text_field in fields:
+                text_field.value = ""
+    return check
+
+
 @dataclass
 class ScanField:
     """A scan field: a hardware scanner types into it and ends with Enter; so can a person. It keeps
@@ -377,6 +391,7 @@ class Handheld:
             return changed
 
         notes = ft.TextField(label="Notes", multiline=True, min_lines=2, text_size=18)
+        typed_for = for_one_unit(notes)
 
         async def photo(_: Any) -> None:
             content = await self.pick_photo()
@@ -404,6 +419,7 @@ class Handheld:
             paint()
 
         def paint() -> None:
+            typed_for(model.unit)
             rows: list[ft.Control] = [field.control]
             if model.unit is not None:
                 rows.append(line(f"{model.unit.lpn}: {self.store.item(model.unit.sku).name}", size=20, key="unit"))
@@ -431,6 +447,7 @@ class Handheld:
         approver = ft.TextField(label="Supervisor", text_size=18)
         approver_pin = ft.TextField(label="Supervisor PIN", password=True, text_size=18,
                                     keyboard_type=ft.KeyboardType.NUMBER)
+        typed_for = for_one_unit(reason, approver, approver_pin)
 
         async def scanned(typed: str) -> None:
             self.flash(model.scan(typed))
@@ -450,8 +467,12 @@ class Handheld:
             async def chosen(_: Any) -> None:
                 if override:
                     overriding[:] = [disposition]
-                    feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
-                                            approver_pin=approver_pin.value)
+                    suggestion = model.suggestion()
+                    if suggestion is not None and suggestion.override_needs_approval:
+                        feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
+                                                approver_pin=approver_pin.value)
+                    else:  # no approval asked for: the (hidden) supervisor fields play no part
+                        feedback = model.decide(disposition, reason=reason.value)
                 else:
                     feedback = model.decide(disposition)
                 approver_pin.value = ""
@@ -467,11 +488,13 @@ class Handheld:
                 self.flash(model.decide(overriding[0], reason=reason.value, approver_id=approver.value,
                                         approver_pin=event.control.value))
             approver_pin.value = ""
+            await field.control.focus()  # the next scan goes to the scan field, as after a tap
             paint()
 
         approver_pin.on_submit = approved
 
         def paint() -> None:
+            typed_for(model.unit)
             rows: list[ft.Control] = [field.control]
             unit = model.unit
             if unit is None:
@@ -505,6 +528,7 @@ class Handheld:
 
         model = PutAwayModel(self.session)
         hold_reason = ft.TextField(label="Why hold it?", text_size=18)
+        typed_for = for_one_unit(hold_reason)
 
         async def scanned(typed: str) -> None:
             self.flash(model.submit(typed))
@@ -524,6 +548,7 @@ class Handheld:
         hold_reason.on_submit = held
 
         def paint() -> None:
+            typed_for(model.unit)
             rows: list[ft.Control] = [line(model.prompt, size=22, key="prompt"), field.control]
             if model.unit is not None and model.unit.state.value != "quarantined":
                 rows += [hold_reason, big_button("Hold in quarantine", refocused(field, hold), key="hold")]

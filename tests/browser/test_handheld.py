@@ -284,8 +284,9 @@ def test_work_goes_on_with_the_api_down_and_a_rejection_shows_after_sync(page, s
 
 def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):
     sign_in(page, "alex")
-    lpn = labels.lpn(700_004)
+    lpn, second = labels.lpn(700_004), labels.lpn(700_014)
     inspected(page, stack, lpn, skip=3)
+    inspected(page, stack, second, skip=4)
     open_screen(page, "go-grade", "Grade and decide")
     scan(page, lpn, lpn)
     page.get_by_role("button", name="D", exact=True).click()
@@ -300,6 +301,12 @@ def test_an_override_needs_a_supervisors_pin_on_the_spot(page, stack):
     expect(feedback(page)).to_contain_text("saved: restock")
     with stack.device() as conn:
         assert conn.execute("SELECT disposition FROM units WHERE lpn = ?", (lpn,)).fetchone() == ("restock",)
+    # The next unit starts with empty fields: nothing typed for the last one carries over.
+    scan(page, second, second)
+    page.get_by_role("button", name="D", exact=True).click()
+    expect(feedback(page)).to_contain_text("grade D")
+    for label in ("Override reason", "Supervisor"):
+        expect(page.get_by_role("textbox", name=label, exact=True)).to_have_value("")
 
 
 def test_a_photo_of_a_label_is_read_when_there_is_no_scanner(page, stack, tmp_path):
