@@ -600,12 +600,9 @@ class Handheld:
             rows: list[ft.Control] = [note, line("Exceptions", size=22)]
             for dispute in model.exceptions():
                 rows.append(line(dispute.title, size=18, key=f"exception-{dispute.exception.exception_id}"))
-                if dispute.field:
-                    rows.append(ft.Row([
-                        ft.Button(f"Keep {dispute.standing}", on_click=resolve(dispute, dispute.standing),
-                                  height=TARGET, expand=True),
-                        ft.Button(f"Take {dispute.proposed}", on_click=resolve(dispute, dispute.proposed),
-                                  height=TARGET, expand=True)]))
+                if dispute.choices:
+                    rows.append(ft.Row([ft.Button(words, on_click=resolve(dispute, choice), height=TARGET, expand=True)
+                                        for words, choice in dispute.choices]))
                 else:
                     rows.append(big_button("Mark resolved", resolve(dispute, None)))
             rows.append(line("In quarantine", size=22))

@@ -30,6 +30,16 @@ class Dispute:
     proposed: str | None
     field: str | None  # "grade" or "disposition" when choosing settles it
 
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        """The supervisor's buttons: (their words, the grade or disposition that then stands). An
+        override waiting for approval already holds the associate's choice: approving keeps it."""
+        if self.field is None or self.standing is None or self.proposed is None:
+            return []
+        if self.exception.kind == "override_approval":
+            return [(f"Approve {self.proposed}", self.proposed), (f"Refuse: {self.standing}", self.standing)]
+        return [(f"Keep {self.standing}", self.standing), (f"Take {self.proposed}", self.proposed)]
+
 
 def _dispute(exception: OpenException) -> Dispute:
     detail = exception.detail
@@ -37,7 +47,8 @@ def _dispute(exception: OpenException) -> Dispute:
         return Dispute(exception, f"{detail.get('field')} disputed on {exception.lpn}", detail.get("standing"),
                        detail.get("proposed"), detail.get("field"))
     if exception.kind == "override_approval":
-        return Dispute(exception, f"override on {exception.lpn} needs approval", detail.get("suggested"),
+        return Dispute(exception, f"{exception.lpn}: {detail.get('chosen')} instead of {detail.get('suggested')} "
+                                  f"needs approval (rule {detail.get('rule_id')})", detail.get("suggested"),
                        detail.get("chosen"), "disposition")
     return Dispute(exception, _describe(exception), None, None, None)
 
