@@ -1039,6 +1039,8 @@ def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, 
         if row.status != "open":
             raise InvalidInput(f"exception {exception_id} is already resolved")
         unit = batch.unit(row.lpn) if row.lpn else None
+        where = unit.bin_code if unit is not None else row.bin_code
+        batch.site_id = batch.bin(where).site_id if where and batch.bin(where) else None  # None: every site
         if unit is not None and unit.state is UnitState.DISPUTED:
             batch._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), None)
         batch._close_exception(payload, supervisor.user_id)
@@ -1058,6 +1060,7 @@ def release_by_supervisor(engine: Engine, supervisor: Actor, payload: Quarantine
         unit = batch.unit(payload.lpn)
         if unit is None:
             raise UnknownEntity("unit", payload.lpn)
+        batch.site_id = batch.bin(unit.bin_code).site_id  # only that site's devices need it
         batch._write_unit(unit, evolve(unit, payload), None)
 
     batch = _server_action(engine, supervisor, received_at, "supervisor_release", payload.model_dump(mode="json"),
@@ -1075,6 +1078,9 @@ def reassign_by_supervisor(engine: Engine, supervisor: Actor, payload: BinReassi
                 raise UnknownEntity("bin", code)
             if row.type != BinType.QUARANTINE:
                 raise InvalidInput(f"{code} is not a quarantine bin")
+            if row.site_id != batch.bin(payload.bin_code).site_id:
+                raise InvalidInput(f"{code} is at site {row.site_id}, not where {payload.bin_code} is")
+        batch.site_id = batch.bin(payload.bin_code).site_id  # only that site's devices need it
         batch._reassign(None, payload)
 
     _server_action(engine, supervisor, received_at, "supervisor_reassignment", payload.model_dump(mode="json"), apply)

@@ -274,6 +274,12 @@ def test_supervisor_releases_and_reassigns_from_the_office_and_devices_pull_it(a
     unit_changes = [c["body"] for c in page["changes"] if c["kind"] == "unit" and c["key"] == LPN1]
     assert (unit_changes[-1]["state"], unit_changes[-1]["bin_code"]) == ("graded", "BIN-QUA-Q02")
     assert count(erp_engine, t.audit, t.audit.c.rule.in_(["supervisor_release", "supervisor_reassignment"])) == 2
+    # The office's changes go to the devices of the unit's and the bin's site, not to every site's.
+    with erp_engine.begin() as conn:
+        conn.execute(t.sites.insert().values(site_id="DC2", name="Returns centre 2"))
+    elsewhere = provision(erp_engine, "hh-dc2", site_id="DC2")
+    seen = api.get("/api/v1/sync/pull", params={"after": 0, "limit": 1000}, headers=elsewhere).json()["changes"]
+    assert not [c for c in seen if (c["kind"], c["key"]) in (("unit", LPN1), ("bin", "BIN-QUA-Q01"))]
 
 
 def test_a_rival_decision_on_a_quarantined_unit_opens_an_exception_without_blocking(api, erp_engine, device_factory,
