@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from domain import Item, ReturnflowError, Rma, UnknownEntity
@@ -11,6 +12,7 @@ from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_imag
 from .common import Feedback, Session, attempt, lower_first, read_scan
 
 RECEIVING_BIN = "BIN-DCK-A01"
+_SERIAL = re.compile(r"[\x21-\x7e]{1,40}")  # what a receipt event takes as a serial
 
 
 @dataclass
@@ -22,6 +24,8 @@ class ReceiveModel:
     package_ref: str | None = None
     blind_reason: str | None = None
     item: Item | None = None  # the item in hand, waiting for its LPN label
+    # A serial from a plain barcode (not a GS1 AI 21), scanned or typed while the item waits for one.
+    plain_serial: str | None = None
     unexpected: list[str] = field(default_factory=list)  # LPNs received blind while an RMA was open
     feedback: Feedback | None = None
     _identity: ScanSession = field(default_factory=ScanSession)
@@ -33,11 +37,14 @@ class ReceiveModel:
             return "Scan the RMA or the package label"
         if self.item is None:
             return "Scan the item's barcode"
-        if self.item.serial_tracked and not self._identity.current.serial:
+        if self._awaits_serial():
             return f"Scan the serial number of {self.item.name}"
         if self.item.lot_tracked and not (self._identity.current.lot and self._identity.current.expiry):
             return f"Scan the lot and expiry label of {self.item.name}"
         return f"Stick an LPN label on {self.item.name} and scan it"
+
+    def _awaits_serial(self) -> bool:
+        return bool(self.item and self.item.serial_tracked and not (self._identity.current.serial or self.plain_serial))
 
     def lines(self) -> list[LineProgress]:
         return rma_progress(self.session.store, self.rma.rma_id) if self.rma else []
@@ -80,7 +87,7 @@ class ReceiveModel:
 
     def finish(self) -> None:
         """The package is done: the next scan starts a new one."""
-        self.rma = self.package_ref = self.blind_reason = self.item = None
+        self.rma = self.package_ref = self.blind_reason = self.item = self.plain_serial = None
         self.unexpected.clear()
         self._identity.clear()
 
@@ -111,6 +118,11 @@ class ReceiveModel:
                 return self._item(scan)
             case ScanKind.LPN:
                 return self._receive(scan.value)
+            case ScanKind.UNKNOWN if self._awaits_serial():
+                if not _SERIAL.fullmatch(scan.value):
+                    return Feedback(False, f"{scan.value!r} is not a serial number: 1 to 40 letters, digits or signs")
+                self.plain_serial = scan.value
+                return Feedback(True, f"serial {scan.value}: {lower_first(self.prompt)}")
         return Feedback(False, f"{scan.text} is not an RMA, item, package or LPN label")
 
     def _item(self, scan) -> Feedback:
@@ -122,6 +134,7 @@ class ReceiveModel:
         item = self.session.store.item_by_gtin(identity.gtin)
         if self.item is not None and self.item.sku != item.sku:
             self._identity.clear()
+            self.plain_serial = None
             identity = self._identity.add(scan)
         self.item = item
         if self.rma is not None and all(line.sku != item.sku for line in self.rma.lines):
@@ -133,8 +146,8 @@ class ReceiveModel:
             return Feedback(False, "scan the item before its LPN label")
         item, identity, store = self.item, self._identity.current, self.session.store
         on_rma = self.rma is not None and any(line.sku == item.sku for line in self.rma.lines)
-        common = dict(lpn=lpn, sku=item.sku, bin_code=self.bin_code, serial=identity.serial, lot=identity.lot,
-                      expiry=identity.expiry)
+        common = dict(lpn=lpn, sku=item.sku, bin_code=self.bin_code, serial=identity.serial or self.plain_serial,
+                      lot=identity.lot, expiry=identity.expiry)
         if on_rma:
             feedback, _ = attempt(lambda: store.receive(self.session.actor, rma_id=self.rma.rma_id, **common),
                                   lambda _: f"saved: {lpn} received against {self.rma.rma_id}")
@@ -147,7 +160,7 @@ class ReceiveModel:
             if feedback.ok and self.rma is not None:
                 self.unexpected.append(lpn)
         if feedback.ok:
-            self.item = None
+            self.item = self.plain_serial = None
             self._identity.clear()
             over = [line for line in self.lines() if line.sku == item.sku and line.flag]
             if over:

@@ -81,6 +81,23 @@ def test_a_package_without_rma_is_received_blind(session):
     assert store.unit(labels.lpn(9)).reason_code == reason
 
 
+def test_a_serial_on_a_plain_barcode_is_taken_while_the_item_waits_for_one(session):
+    store = session.store
+    phone = next(sku for (sku,) in store.db.execute("SELECT sku FROM items WHERE serial_tracked = 1 LIMIT 1"))
+    model = ReceiveModel(session)
+    model.submit("1Z999AA10123456784")
+    model.start_blind(model.reason_codes()[0][0])
+    model.submit(gtin_of(store, phone))
+    assert model.prompt.startswith("Scan the serial number")
+    assert not model.submit(labels.lpn(11)).ok  # no LPN before the serial
+    assert not model.submit("ABC 12").ok  # a space: no serial a receipt takes
+    assert model.submit("SN12345678").ok  # Code 128 with no GS1 AI: still the serial asked for
+    assert model.prompt.startswith("Stick an LPN label")
+    assert model.submit(labels.lpn(11)).ok
+    assert store.unit(labels.lpn(11)).serial == "SN12345678"
+    assert not model.submit("SN12345678").ok  # no item waits for a serial now
+
+
 def test_bad_scans_say_what_to_do_and_write_nothing(session):
     model = ReceiveModel(session)
     before = session.store.sync_counts()["pending"]
