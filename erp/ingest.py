@@ -54,12 +54,14 @@ from domain import (
     QuarantineReleased,
     RECEIVABLE_RMA_STATES,
     IllegalTransition,
+    InspectionRecorded,
     Permission,
     ReturnUnit,
     RmaReceipt,
     RmaState,
     Role,
     UnitGraded,
+    UnitQuarantined,
     UnitStored,
     build,
     can,
@@ -620,6 +622,9 @@ class _Batch:
                                 f"{field_name} {value} differs from {current} decided first; a supervisor decides",
                                 (ExceptionKind.DISPUTE, {"lpn": unit.lpn, "field": field_name,
                                                          "standing": str(current), "proposed": str(value)}))
+        if _already_reflects(unit, event.payload):
+            return _Outcome(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
+                            f"{event.type.value.replace('_', ' ')} was already recorded by another device")
         return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, str(refused))
 
     def _check_store_policy(self, event: Event, unit: ReturnUnit, payload: UnitStored) -> _Outcome:
@@ -1002,6 +1007,19 @@ def _bins_named(event: Event) -> list[str]:
         names = _BIN_FIELDS[type(payload)] = tuple(
             n for n in ("bin_code", "move_contents_to") if n in type(payload).model_fields)
     return [code for n in names if (code := getattr(payload, n))]
+
+
+def _already_reflects(unit: ReturnUnit, payload: Any) -> bool:
+    """Whether the unit already is what this step would make it: the same physical step recorded by
+    two devices (the second one refused by the state machine) is one fact, merged."""
+    match payload:
+        case UnitStored(bin_code=code):
+            return unit.state in (UnitState.STORED, UnitState.QUARANTINED) and unit.bin_code == code
+        case UnitQuarantined():
+            return unit.state is UnitState.QUARANTINED
+        case InspectionRecorded(inspection=inspection):
+            return unit.state is UnitState.INSPECTED and unit.condition_codes == inspection.condition_codes
+    return False
 
 
 def _decision_of(event: Event) -> tuple[str, Any] | None:

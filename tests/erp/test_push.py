@@ -336,6 +336,30 @@ def test_a_device_closing_a_dispute_without_a_choice_keeps_what_stands_and_names
     assert tuple(exception) == ("resolved", "sam")
 
 
+def test_the_same_physical_step_from_two_devices_is_merged_not_refused(api, erp_engine, device_factory, catalogue):
+    from domain import UnitQuarantined
+
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.STORED)  # put away in BIN-RST-R01
+    push(api, headers, store)
+    _, headers2 = device_factory("hh-2")
+    same_bin = craft("hh-2", 1, UnitStored(lpn=LPN1, bin_code="BIN-RST-R01"), base_version=4)
+    other_bin = craft("hh-2", 2, UnitStored(lpn=LPN1, bin_code="BIN-RST-R02"), base_version=4)
+    results = push(api, headers2, store, events=[same_bin, other_bin]).json()["results"]
+    assert [(r["outcome"], r["rule"]) for r in results] == [
+        ("applied", "same_outcome_merged"), ("rejected", "invalid_transition")]
+
+    held, headers3 = device_factory("hh-3")
+    to_state(held, catalogue, UnitState.GRADED, code=lpn(2))
+    held.quarantine(ASSOCIATE, lpn=lpn(2), reason="seal broken")
+    push(api, headers3, held)
+    again = craft("hh-2", 3, UnitQuarantined(lpn=lpn(2), reason="seal broken"), base_version=3)
+    [result] = push(api, headers2, held, events=[again]).json()["results"]
+    assert (result["outcome"], result["rule"]) == ("applied", "same_outcome_merged")
+    assert count(erp_engine, t.audit, t.audit.c.rule == "same_outcome_merged") == 2
+    assert count(erp_engine, t.units, t.units.c.state == "quarantined") == 1
+
+
 def test_two_events_with_one_id_in_a_batch_are_refused(api, erp_engine, device_factory, catalogue):
     store, headers = device_factory("hh-1")
     to_state(store, catalogue, UnitState.INSPECTED)
