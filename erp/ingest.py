@@ -391,7 +391,8 @@ class _Batch:
             rma_ids = {p.rma_id for p in receipts if isinstance(p, RmaReceipt)}
             if rma_ids:
                 self._rma_lines = {(r.rma_id, r.line_no): r for r in c.execute(
-                    select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.reason_code, t.rmas.c.state)
+                    select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.sku, t.rma_lines.c.reason_code,
+                           t.rmas.c.state)
                     .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id)
                     .where(_one_of(dialect, t.rma_lines.c.rma_id, sorted(rma_ids))))}
             serials = {(p.sku, p.serial) for p in receipts if p.serial}
@@ -579,12 +580,22 @@ class _Batch:
                 return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
                                 f"unknown RMA line {payload.rma_id}/{payload.line_no}")
             reason = line.reason_code
-            if RmaState(line.state) not in RECEIVABLE_RMA_STATES:
-                outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
-                                   f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
-                                   (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn, "rma_id": payload.rma_id,
-                                                                       "state": line.state}))
-            self.rma_received[(payload.rma_id, payload.line_no)] += 1
+            if line.sku != payload.sku:
+                # The device checks the item against its copy of the RMA, which the ERP may have
+                # changed since: the unit is where it is, but it is not what the line expects.
+                outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_WRONG_ITEM,
+                                   f"line {payload.line_no} of {payload.rma_id} expects {line.sku}, not {payload.sku}; "
+                                   "receipt kept for review, not counted on the line",
+                                   (ExceptionKind.WRONG_ITEM, {"lpn": payload.lpn, "rma_id": payload.rma_id,
+                                                               "line_no": payload.line_no, "expected_sku": line.sku,
+                                                               "received_sku": payload.sku}))
+            else:
+                if RmaState(line.state) not in RECEIVABLE_RMA_STATES:
+                    outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
+                                       f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
+                                       (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn, "rma_id": payload.rma_id,
+                                                                           "state": line.state}))
+                self.rma_received[(payload.rma_id, payload.line_no)] += 1
             self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
             reason = payload.reason_code

@@ -14,6 +14,7 @@ class ConflictRule(StrEnum):
     BIN_REASSIGNED_OFFLINE = "bin_reassigned_offline"      # move accepted, bin policy exception
     BIN_TYPE_MISMATCH = "bin_type_mismatch"                # move accepted (physical fact), exception
     RECEIPT_ON_CLOSED_RMA = "receipt_on_closed_rma"        # receipt accepted, exception
+    RECEIPT_WRONG_ITEM = "receipt_wrong_item"              # not the line's item: accepted, not counted, exception
     DUPLICATE_SERIAL = "duplicate_serial"                  # second receipt accepted, exception
     LPN_REUSED = "lpn_reused"                              # a second unit under one license plate: exception
     OVERRIDE_NEEDS_APPROVAL = "override_needs_approval"    # recorded, unit held until a supervisor approves
@@ -27,6 +28,7 @@ class ExceptionKind(StrEnum):
     DISPUTE = "dispute"
     BIN_POLICY_VIOLATION = "bin_policy_violation"
     RMA_NOT_RECEIVABLE = "rma_not_receivable"
+    WRONG_ITEM = "wrong_item"
     DUPLICATE_SERIAL = "duplicate_serial"
     DUPLICATE_LPN = "duplicate_lpn"
     OVERRIDE_APPROVAL = "override_approval"

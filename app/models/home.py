@@ -57,6 +57,7 @@ ADVICE = {
     "bin_reassigned_offline": "The bin was re-purposed while you were offline: a supervisor moves the unit.",
     "bin_type_mismatch": "The unit is in the wrong type of bin: a supervisor moves it.",
     "receipt_on_closed_rma": "The RMA was closed meanwhile: the receipt is kept for a supervisor to review.",
+    "receipt_wrong_item": "The RMA line expects another item: the receipt is kept for a supervisor to review.",
     "duplicate_serial": "That serial was received before: a supervisor checks both units.",
     "lpn_reused": "That LPN is on another unit: relabel this one and tell a supervisor.",
 }

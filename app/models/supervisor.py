@@ -59,6 +59,9 @@ def _describe(exception: OpenException) -> str:
     match exception.kind:
         case "duplicate_serial":
             return f"serial {detail.get('serial')} received twice: {lpn}, first as {detail.get('first_lpn')}"
+        case "wrong_item":
+            return (f"{lpn} received on {detail.get('rma_id')} line {detail.get('line_no')} as "
+                    f"{detail.get('received_sku')}; the line expects {detail.get('expected_sku')}")
         case "rma_not_receivable":
             return f"{lpn} received on {detail.get('rma_id')}, which is {detail.get('state')}"
         case "bin_policy_violation" if "required" in detail:

@@ -248,7 +248,9 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
         pulled(4, "override_approval", second, {"rule_id": "grade_d_scrap", "suggested": "scrap",
                                                 "chosen": "liquidate"}),
         pulled(5, "dispute", first, {"field": "grade", "standing": "A", "proposed": "C"}),
-    ], cursor=5)
+        pulled(6, "wrong_item", second, {"rma_id": "RMA-26000015", "line_no": 2, "expected_sku": "HOM-10231",
+                                         "received_sku": "APP-10001"}),
+    ], cursor=6)
     supervisor = SupervisorModel(Session(store, SUPERVISOR))
     assert [(d.title, d.choices) for d in supervisor.exceptions()] == [
         (f"serial SN-7 received twice: {second}, first as {first}", []),
@@ -258,6 +260,7 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
         (f"{second}: liquidate instead of scrap needs approval (rule grade_d_scrap)",
          [("Approve liquidate", "liquidate"), ("Refuse: scrap", "scrap")]),
         (f"grade disputed on {first}", [("Keep A", "A"), ("Take C", "C")]),
+        (f"{second} received on RMA-26000015 line 2 as APP-10001; the line expects HOM-10231", []),
     ]
     assert supervisor.resolve(supervisor.exceptions()[0], None, "two phones, one box: both kept").ok
-    assert len(supervisor.exceptions()) == 4
+    assert len(supervisor.exceptions()) == 5

@@ -209,6 +209,25 @@ def test_receipt_against_a_closed_rma_is_kept_with_an_exception(api, erp_engine,
         t.rma_lines.c.rma_id == rma.rma_id, t.rma_lines.c.line_no == line.line_no)) == 1
 
 
+def test_a_receipt_of_another_item_than_the_line_expects_is_kept_but_not_counted(api, erp_engine, device_factory,
+                                                                                  catalogue):
+    from domain import RmaReceipt
+
+    store, headers = device_factory("hh-1")
+    rma, line, _ = plain_line(catalogue)
+    other = next(i for i in catalogue.items if i.sku != line.sku and not (i.serial_tracked or i.lot_tracked))
+    receipt = craft("hh-1", 1, RmaReceipt(lpn=LPN1, sku=other.sku, bin_code="BIN-DCK-A01", rma_id=rma.rma_id,
+                                          line_no=line.line_no))
+    [result] = push(api, headers, store, events=[receipt]).json()["results"]
+    assert (result["outcome"], result["rule"]) == ("conflict", "receipt_wrong_item")
+    assert count(erp_engine, t.units) == 1  # the unit is where it is
+    assert scalar(erp_engine, select(t.rma_lines.c.received_qty).where(
+        t.rma_lines.c.rma_id == rma.rma_id, t.rma_lines.c.line_no == line.line_no)) == 0
+    assert scalar(erp_engine, select(t.exceptions.c.detail)) == {
+        "lpn": LPN1, "rma_id": rma.rma_id, "line_no": line.line_no, "expected_sku": line.sku,
+        "received_sku": other.sku}
+
+
 def test_the_same_serial_twice_is_accepted_with_an_exception(api, erp_engine, device_factory, catalogue):
     phone = next(i for i in catalogue.items if i.serial_tracked)
     first, h1 = device_factory("hh-1")
