@@ -1070,8 +1070,17 @@ def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, 
         unit = batch.unit(row.lpn) if row.lpn else None
         where = unit.bin_code if unit is not None else row.bin_code
         batch.site_id = batch.bin(where).site_id if where and batch.bin(where) else None  # None: every site
-        if unit is not None and unit.state is UnitState.DISPUTED:
+        decides = row.kind in _DECISION_EXCEPTIONS
+        if (grade or disposition) and not decides:
+            raise InvalidInput(f"a {row.kind.replace('_', ' ')} exception is closed with a note, "
+                               "not a grade or disposition")
+        if decides and unit is not None and unit.state is UnitState.DISPUTED:
             batch._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), None)
+        elif decides and unit is not None and (
+                (grade and grade is not unit.grade) or (disposition and disposition is not unit.disposition)):
+            # Refused rather than dropped: the choice could not be applied to a unit that is not disputed.
+            raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
+                               f"{'grade' if grade else 'disposition'} can be kept here")
         batch._close_exception(payload, supervisor.user_id)
         found["lpn"] = row.lpn
 

@@ -315,6 +315,14 @@ def test_a_rival_decision_on_a_quarantined_unit_opens_an_exception_without_block
     assert (result["outcome"], result["rule"]) == ("conflict", "different_decisions_disputed")
     assert scalar(erp_engine, select(t.units.c.state)) == "quarantined"  # already waiting for a supervisor
     assert scalar(erp_engine, select(t.exceptions.c.kind)) == "dispute"
+    # From the office: a grade that cannot be applied to the held unit is refused, never dropped.
+    resolve = f"/api/v1/exceptions/{result['exception_id']}/resolve"
+    taken = api.post(resolve, json={"grade": "B", "note": "looks fine"}, auth=("sam", "1357"))
+    assert taken.status_code == 422 and "not disputed" in taken.json()["message"]
+    kept = api.post(resolve, json={"grade": "X", "note": "seal broken: X stands"}, auth=("sam", "1357"))
+    assert kept.status_code == 200, kept.text
+    assert (scalar(erp_engine, select(t.units.c.grade)), scalar(erp_engine, select(t.exceptions.c.status))) == (
+        "X", "resolved")
 
 
 def test_a_device_resolution_must_name_an_open_dispute_of_that_unit(api, erp_engine, device_factory, catalogue):
