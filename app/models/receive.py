@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from domain import Item, ReturnflowError, Rma, UnknownEntity
+from domain import RECEIVABLE_RMA_STATES, Item, ReturnflowError, Rma, UnknownEntity
 from local_db.screens import LineProgress, rma_progress
 from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_image_bytes
 
@@ -103,6 +103,11 @@ class ReceiveModel:
                 except UnknownEntity:
                     return Feedback(False, f"{scan.value} is not on this device: sync, or receive it as a blind return")
                 self.finish()
+                if rma.state not in RECEIVABLE_RMA_STATES:
+                    # Refused before any label goes on; the package can still come in blind, under its RMA.
+                    self.package_ref = rma.rma_id
+                    return Feedback(False, f"{rma.rma_id} is {rma.state.value}: it cannot be received; "
+                                           "pick a reason to receive the package blind")
                 self.rma = rma
                 return Feedback(True, f"{rma.rma_id}: {len(rma.lines)} line(s), {rma.state.value}")
             case ScanKind.TRACKING | ScanKind.SSCC:
@@ -112,6 +117,7 @@ class ReceiveModel:
             case ScanKind.BIN:
                 if scan.bin_type is None or scan.bin_type.value not in ("dock", "inspection"):
                     return Feedback(False, f"{scan.value} is not a dock or inspection bin: receive into one of those")
+                store.bin(scan.value)  # an unknown bin is refused now, not at every receipt after it
                 self.bin_code = scan.value
                 return Feedback(True, f"receiving into {scan.value}")
             case ScanKind.ITEM | ScanKind.GS1:

@@ -81,6 +81,20 @@ def test_a_package_without_rma_is_received_blind(session):
     assert store.unit(labels.lpn(9)).reason_code == reason
 
 
+def test_an_rma_that_cannot_be_received_or_an_unknown_bin_is_refused_at_the_scan(session):
+    store = session.store
+    (closed,) = store.db.execute(
+        "SELECT rma_id FROM rmas WHERE state NOT IN ('approved', 'in_transit') LIMIT 1").fetchone()
+    model = ReceiveModel(session)
+    refused = model.submit(closed)
+    assert not refused.ok and "cannot be received" in refused.message and model.rma is None
+    assert model.start_blind(model.reason_codes()[0][0]).ok
+    assert model.package_ref == closed  # the blind receipt keeps the package's link to its RMA
+    unknown_bin = model.submit("BIN-DCK-Z09")
+    assert not unknown_bin.ok and "BIN-DCK-Z09" in unknown_bin.message
+    assert model.bin_code == "BIN-DCK-A01"
+
+
 def test_a_serial_on_a_plain_barcode_is_taken_while_the_item_waits_for_one(session):
     store = session.store
     phone = next(sku for (sku,) in store.db.execute("SELECT sku FROM items WHERE serial_tracked = 1 LIMIT 1"))
