@@ -120,7 +120,11 @@ class SupervisorModel:
     def count_scan(self, typed: str) -> Feedback:
         try:
             scan = read_scan(typed)
-            if scan.kind is ScanKind.BIN:
+            if scan.kind is ScanKind.BIN and self.counted and scan.value != self.counting:
+                # A tally is never thrown away by a stray scan: finish (or leave) this count first.
+                self.feedback = Feedback(False, f"finish the count of {self.counting} first "
+                                                f"({sum(self.counted.values())} item(s) counted)")
+            elif scan.kind is ScanKind.BIN:
                 self.session.store.bin(scan.value)
                 self.counting, self.counted = scan.value, Counter()
                 self.feedback = Feedback(True, f"counting {scan.value}: scan each item")
@@ -128,6 +132,9 @@ class SupervisorModel:
                 item = self.session.store.item_by_gtin(scan.gtin)
                 self.counted[item.sku] += 1
                 self.feedback = Feedback(True, f"{item.name}: {self.counted[item.sku]}")
+            elif self.counting:
+                self.feedback = Feedback(False, f"{scan.value} is not an item's product barcode: scan the items "
+                                                f"in {self.counting}")
             else:
                 self.feedback = Feedback(False, "scan the bin's label first, then each item")
         except (ScanError, ReturnflowError) as refused:

@@ -208,6 +208,10 @@ def test_supervisor_reassigns_a_quarantine_bin_and_counts_it(store, session):
     sku = store.unit(lpn).sku
     assert supervisor.count_scan("BIN-DCK-A01").ok
     assert supervisor.count_scan(gtin_of(store, sku)).ok
+    stray = supervisor.count_scan(labels.lpn(1))
+    assert not stray.ok and "not an item's product barcode" in stray.message
+    assert not supervisor.count_scan("BIN-DCK-A02").ok  # another bin mid-count: the tally is kept
+    assert (supervisor.counting, supervisor.counted[sku]) == ("BIN-DCK-A01", 1)
     assert supervisor.expected() == {sku: 1}
     assert supervisor.finish_count().ok
     assert store.db.execute("SELECT counted, expected FROM bin_counts").fetchall() == [(1, 1)]
