@@ -23,7 +23,7 @@ import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -599,13 +599,15 @@ class _Batch:
             self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
             reason = payload.reason_code
-        if payload.serial and outcome.exception is None:
-            twin = self._serials.get((payload.sku, payload.serial))
-            if twin is not None:
-                outcome = _Outcome(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
-                                   f"serial {payload.serial} was already received as {twin}",
-                                   (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
-                                                                      "first_lpn": twin}))
+        twin = self._serials.get((payload.sku, payload.serial)) if payload.serial else None
+        if twin is not None and outcome.exception is None:
+            outcome = _Outcome(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
+                               f"serial {payload.serial} was already received as {twin}",
+                               (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
+                                                                  "first_lpn": twin}))
+        elif twin is not None:  # one exception per event: the one opened names the serial's first unit too
+            kind, detail = outcome.exception
+            outcome = replace(outcome, exception=(kind, {**detail, "serial": payload.serial, "first_lpn": twin}))
         if payload.serial:
             self._serials.setdefault((payload.sku, payload.serial), payload.lpn)
         self.new_units.add(payload.lpn)

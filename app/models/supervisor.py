@@ -63,7 +63,8 @@ def _describe(exception: OpenException) -> str:
             return (f"{lpn} received on {detail.get('rma_id')} line {detail.get('line_no')} as "
                     f"{detail.get('received_sku')}; the line expects {detail.get('expected_sku')}")
         case "rma_not_receivable":
-            return f"{lpn} received on {detail.get('rma_id')}, which is {detail.get('state')}"
+            twin = f"; serial {detail['serial']} first received as {detail['first_lpn']}" if "first_lpn" in detail else ""
+            return f"{lpn} received on {detail.get('rma_id')}, which is {detail.get('state')}{twin}"
         case "bin_policy_violation" if "required" in detail:
             return f"{lpn} stored in {exception.bin_code}, which is not a {detail['required']} bin"
         case "bin_policy_violation":

@@ -261,7 +261,8 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
 
     store.apply_pulled([
         pulled(1, "duplicate_serial", second, {"serial": "SN-7", "first_lpn": first}),
-        pulled(2, "rma_not_receivable", first, {"rma_id": "RMA-26000015", "state": "closed"}),
+        pulled(2, "rma_not_receivable", first, {"rma_id": "RMA-26000015", "state": "closed", "serial": "SN-7",
+                                                "first_lpn": second}),
         pulled(3, "bin_policy_violation", first, {"bin_code": "BIN-RST-R01", "required": "quarantine"}, "BIN-RST-R01"),
         pulled(4, "override_approval", second, {"rule_id": "grade_d_scrap", "suggested": "scrap",
                                                 "chosen": "liquidate"}),
@@ -272,7 +273,7 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
     supervisor = SupervisorModel(Session(store, SUPERVISOR))
     assert [(d.title, d.choices) for d in supervisor.exceptions()] == [
         (f"serial SN-7 received twice: {second}, first as {first}", []),
-        (f"{first} received on RMA-26000015, which is closed", []),
+        (f"{first} received on RMA-26000015, which is closed; serial SN-7 first received as {second}", []),
         (f"{first} stored in BIN-RST-R01, which is not a quarantine bin", []),
         # The unit already holds the associate's choice: approving keeps it, refusing takes the rule's.
         (f"{second}: liquidate instead of scrap needs approval (rule grade_d_scrap)",

@@ -228,6 +228,25 @@ def test_a_receipt_of_another_item_than_the_line_expects_is_kept_but_not_counted
         "received_sku": other.sku}
 
 
+def test_a_serial_received_again_on_a_closed_rma_is_named_in_its_exception(api, erp_engine, device_factory,
+                                                                            catalogue):
+    from domain import RmaReceipt
+
+    store, headers = device_factory("hh-1")
+    rma, line, _ = plain_line(catalogue)
+    first = craft("hh-1", 1, BlindReceipt(lpn=lpn(1), sku=line.sku, bin_code="BIN-DCK-A01", reason_code="defective",
+                                          serial="SN-9"))
+    push(api, headers, store, events=[first])
+    with erp_engine.begin() as conn:
+        conn.execute(t.rmas.update().where(t.rmas.c.rma_id == rma.rma_id).values(state="closed"))
+    again = craft("hh-1", 2, RmaReceipt(lpn=lpn(2), sku=line.sku, bin_code="BIN-DCK-A01", rma_id=rma.rma_id,
+                                        line_no=line.line_no, serial="SN-9"))
+    [result] = push(api, headers, store, events=[again]).json()["results"]
+    assert (result["outcome"], result["rule"]) == ("conflict", "receipt_on_closed_rma")
+    detail = scalar(erp_engine, select(t.exceptions.c.detail))
+    assert (detail["state"], detail["serial"], detail["first_lpn"]) == ("closed", "SN-9", lpn(1))
+
+
 def test_the_same_serial_twice_is_accepted_with_an_exception(api, erp_engine, device_factory, catalogue):
     phone = next(i for i in catalogue.items if i.serial_tracked)
     first, h1 = device_factory("hh-1")
