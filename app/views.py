@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 TARGET = 64  # px: a gloved thumb
 OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
+CHECK_AMBER = "#8A4B00"  # done, but worth a look: dark enough for white text
 STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncState.OFFLINE: "#4E342E",
                  SyncState.ERROR: ERROR_RED}
 
@@ -135,7 +136,7 @@ class Handheld:
         self.unsubscribe: Callable[[], None] = lambda: None
         # Services register with the page when made; the page keeps them while they are referenced.
         self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
-                       for name in ("ok", "error")}
+                       for name in ("ok", "check", "error")}
         self.picker = ft.FilePicker()
         page.title = "returnflow"
         page.padding = 12
@@ -223,8 +224,9 @@ class Handheld:
 
     def flash(self, feedback: Feedback) -> None:
         self.banner.visible = True
-        self.banner.bgcolor = OK_GREEN if feedback.ok else ERROR_RED
-        self.banner_text.value = feedback.message if feedback.ok else f"Not done: {feedback.message}"
+        self.banner.bgcolor = ERROR_RED if not feedback.ok else CHECK_AMBER if feedback.check else OK_GREEN
+        self.banner_text.value = (f"Not done: {feedback.message}" if not feedback.ok
+                                  else f"Check: {feedback.message}" if feedback.check else feedback.message)
         # Played as its own task: a browser holds sounds until the first tap or key, and the screen
         # must not wait for that.
         self.page.run_task(self.sounds[feedback.sound].play)
@@ -351,9 +353,9 @@ class Handheld:
                     flag = f" ({progress.flag})" if progress.flag else ""
                     rows.append(line(f"line {progress.line_no}: {progress.name} — {progress.received} of "
                                      f"{progress.expected}{flag}", key=f"line-{progress.line_no}",
-                                     colour=ERROR_RED if progress.flag else None))
+                                     colour=CHECK_AMBER if progress.flag else None))
                 for lpn in model.unexpected:
-                    rows.append(line(f"unexpected item: {lpn}", colour=ERROR_RED))
+                    rows.append(line(f"unexpected item: {lpn}", colour=CHECK_AMBER))
             if reasons or (model.package_ref and model.blind_reason is None):
                 rows.append(line("Why is it coming back?", size=20))
                 rows += [big_button(label, refocused(field, choose_reason(code)), key=f"reason-{code}")

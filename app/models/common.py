@@ -21,16 +21,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Feedback:
-    """The answer to one scan or action: success or error, in words an associate reads at a glance.
+    """The answer to one scan or action: success, success to check, or error, in words an associate
+    reads at a glance.
     A view shows it in colour and plays the matching sound."""
 
     ok: bool
     message: str
     saved: bool = False  # a command committed: there is something new for the server
+    # Done, but worth a look (an item not on the RMA, more than a line expects): amber, not green.
+    check: bool = False
 
     @property
     def sound(self) -> str:
-        return "ok" if self.ok else "error"
+        return "error" if not self.ok else "check" if self.check else "ok"
 
 
 @dataclass

@@ -144,7 +144,8 @@ class ReceiveModel:
             identity = self._identity.add(scan)
         self.item = item
         if self.rma is not None and all(line.sku != item.sku for line in self.rma.lines):
-            return Feedback(False, f"{item.name} is not on {self.rma.rma_id}: it will be received as an unexpected item")
+            return Feedback(True, f"{item.name} is not on {self.rma.rma_id}: it will be received as an unexpected "
+                                  "item", check=True)
         return Feedback(True, f"{item.name}: {lower_first(self.prompt)}")
 
     def _receive(self, lpn: str) -> Feedback:
@@ -170,7 +171,8 @@ class ReceiveModel:
             self._identity.clear()
             over = [line for line in self.lines() if line.sku == item.sku and line.flag]
             if over:
-                return Feedback(True, f"{feedback.message}; line {over[0].line_no}: {over[0].flag}")
+                return Feedback(True, f"{feedback.message}; line {over[0].line_no}: {over[0].flag}",
+                                saved=feedback.saved, check=True)
         return feedback
 
     def _unexpected_reason(self) -> str:
