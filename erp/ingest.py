@@ -699,7 +699,8 @@ class _Batch:
         if row is None:
             return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
         unit = self.unit(row.lpn) if row.lpn else None
-        where = self.bin(unit.bin_code if unit is not None else row.bin_code) if (unit or row.bin_code) else None
+        code = unit.bin_code if unit is not None else row.bin_code
+        where = self.bin(code) if code else None
         if where is not None and where.site_id != self.device.site_id:
             return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
                             f"site {where.site_id}, not this device's site {self.device.site_id}")
@@ -1070,8 +1071,9 @@ def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, 
         if row.status != "open":
             raise InvalidInput(f"exception {exception_id} is already resolved")
         unit = batch.unit(row.lpn) if row.lpn else None
-        where = unit.bin_code if unit is not None else row.bin_code
-        batch.site_id = batch.bin(where).site_id if where and batch.bin(where) else None  # None: every site
+        code = unit.bin_code if unit is not None else row.bin_code
+        where = batch.bin(code) if code else None
+        batch.site_id = where.site_id if where is not None else None  # None: every site
         decides = row.kind in _DECISION_EXCEPTIONS
         if (grade or disposition) and not decides:
             raise InvalidInput(f"a {row.kind.replace('_', ' ')} exception is closed with a note, "
