@@ -469,12 +469,8 @@ class Handheld:
             async def chosen(_: Any) -> None:
                 if override:
                     overriding[:] = [disposition]
-                    suggestion = model.suggestion()
-                    if suggestion is not None and suggestion.override_needs_approval:
-                        feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
-                                                approver_pin=approver_pin.value)
-                    else:  # no approval asked for: the (hidden) supervisor fields play no part
-                        feedback = model.decide(disposition, reason=reason.value)
+                    feedback = model.decide(disposition, reason=reason.value, approver_id=approver.value,
+                                            approver_pin=approver_pin.value)
                 else:
                     feedback = model.decide(disposition)
                 approver_pin.value = ""

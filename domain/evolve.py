@@ -3,9 +3,9 @@ projections (to apply) ask, so a device's checks and its replay can never disagr
 
 from __future__ import annotations
 
-from .codes import BIN_TYPE_FOR_DISPOSITION, PROCESSING_BIN_TYPES, BinType, Disposition, UnitState
+from .codes import BIN_TYPE_FOR_DISPOSITION, PROCESSING_BIN_TYPES, BinType, Disposition, Grade, UnitState
 from .entities import Bin, ReturnUnit
-from .errors import BinTypeMismatch
+from .errors import BinTypeMismatch, InvalidInput
 from .events import (
     BlindReceipt,
     DispositionDecided,
@@ -82,3 +82,25 @@ def check_store_bin(unit: ReturnUnit, bin_: Bin) -> None:
 def check_receiving_bin(bin_: Bin) -> None:
     if bin_.type not in PROCESSING_BIN_TYPES:
         raise BinTypeMismatch(bin_.code, bin_.type.value, "dock or inspection", "receiving")
+
+
+# The exceptions a supervisor settles by choosing a grade or disposition; their unit waits, disputed.
+DECISION_EXCEPTIONS = ("dispute", "override_approval")
+
+
+def resolution_resumes(kind: str, unit: ReturnUnit | None, *, grade: Grade | None = None,
+                       disposition: Disposition | None = None) -> bool:
+    """Whether settling an exception of `kind` resumes its disputed `unit` (with the choice, if any).
+    Refuses a choice that cannot be applied, so that none is ever dropped: one for an exception
+    settled with a note only, or one that differs from what stands on a unit that is not disputed."""
+    decides = kind in DECISION_EXCEPTIONS
+    if (grade or disposition) and not decides:
+        raise InvalidInput(f"a {kind.replace('_', ' ')} exception is closed with a note, not a grade or disposition")
+    if not decides or unit is None:
+        return False
+    if unit.state is UnitState.DISPUTED:
+        return True
+    if (grade and grade is not unit.grade) or (disposition and disposition is not unit.disposition):
+        raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
+                           f"{'grade' if grade else 'disposition'} can be kept here")
+    return False

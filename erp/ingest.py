@@ -68,7 +68,7 @@ from domain import (
     uuid7,
 )
 from domain.codes import BinType, UnitState
-from domain.evolve import check_store_bin, evolve, received_unit
+from domain.evolve import check_store_bin, evolve, received_unit, resolution_resumes
 from domain.entities import Bin
 from domain.units import TRANSITIONS, UnitEvent, advance
 from sync.protocol import Outcome
@@ -298,10 +298,6 @@ def unit_from_row(row: Any) -> ReturnUnit:
     fields = {c: m[c] for c in ("lpn", "sku", "rma_id", "line_no", "serial", "lot", "expiry", "reason_code", "state",
                                 "held_from", "bin_code", "grade", "disposition") if m[c] is not None}
     return ReturnUnit(**fields, condition_codes=tuple(m["condition_codes"]), server_version=m["version"])
-
-
-# The exceptions a supervisor settles by choosing a grade or disposition; their unit waits, disputed.
-_DECISION_EXCEPTIONS = (ExceptionKind.DISPUTE, ExceptionKind.OVERRIDE_APPROVAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,7 +701,7 @@ class _Batch:
             return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
                             f"site {where.site_id}, not this device's site {self.device.site_id}")
         self._close_exception(payload, event.actor)
-        if unit is not None and unit.state is UnitState.DISPUTED and row.kind in _DECISION_EXCEPTIONS:
+        if resolution_resumes(row.kind, unit):
             # Closed without a choice (the device had not pulled the dispute yet): what stands stays.
             self._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), event)
         return _APPLIED
@@ -1074,17 +1070,8 @@ def resolve_by_supervisor(engine: Engine, supervisor: Actor, exception_id: str, 
         code = unit.bin_code if unit is not None else row.bin_code
         where = batch.bin(code) if code else None
         batch.site_id = where.site_id if where is not None else None  # None: every site
-        decides = row.kind in _DECISION_EXCEPTIONS
-        if (grade or disposition) and not decides:
-            raise InvalidInput(f"a {row.kind.replace('_', ' ')} exception is closed with a note, "
-                               "not a grade or disposition")
-        if decides and unit is not None and unit.state is UnitState.DISPUTED:
+        if resolution_resumes(row.kind, unit, grade=grade, disposition=disposition):  # refuses what it cannot apply
             batch._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), None)
-        elif decides and unit is not None and (
-                (grade and grade is not unit.grade) or (disposition and disposition is not unit.disposition)):
-            # Refused rather than dropped: the choice could not be applied to a unit that is not disputed.
-            raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
-                               f"{'grade' if grade else 'disposition'} can be kept here")
         batch._close_exception(payload, supervisor.user_id)
         found["lpn"] = row.lpn
 

@@ -51,7 +51,6 @@ from domain import (
     SignInFailed,
     UnitGraded,
     UnitQuarantined,
-    UnitState,
     UnitStored,
     UnknownEntity,
     User,
@@ -63,7 +62,7 @@ from domain import (
 )
 from domain.demo import DemoCatalogue
 from domain.events import validate_device_id
-from domain.evolve import check_receiving_bin, check_store_bin, evolve
+from domain.evolve import check_receiving_bin, check_store_bin, evolve, resolution_resumes
 from domain.gs1 import normalize_gtin
 
 from . import master, replica
@@ -118,9 +117,6 @@ def _refuse_newer_schema(path: Path) -> None:
     if found > LATEST_VERSION:
         raise SchemaTooNew(str(path), found, LATEST_VERSION)
 
-
-# The exceptions a supervisor settles by choosing a grade or disposition (the server disputes the unit).
-_DECISION_EXCEPTIONS = ("dispute", "override_approval")
 
 class DeviceStore:
     def __init__(self, db: sqlite_utils.Database, path: str, env: Environment) -> None:
@@ -481,18 +477,12 @@ class DeviceStore:
             if status != "open":
                 raise InvalidInput(f"exception {exception_id} is already resolved")
             unit = load_unit(conn, lpn) if lpn else None
-            decides = kind in _DECISION_EXCEPTIONS
-            if (grade or disposition) and not decides:
-                raise InvalidInput(f"a {kind.replace('_', ' ')} exception is closed with a note, not a grade or disposition")
+            resumes = resolution_resumes(kind, unit, grade=grade, disposition=disposition)
             conn.execute("UPDATE exceptions SET status = 'resolved' WHERE exception_id = ?", (exception_id,))
-            if decides and unit is not None and unit.state is UnitState.DISPUTED:
+            if resumes:
                 payload = build(ExceptionResolved, exception_id=exception_id, lpn=unit.lpn, grade=grade,
                                 disposition=disposition, note=note)
                 return self._unit_event(actor, unit, payload)
-            if decides and unit is not None and (
-                    (grade and grade is not unit.grade) or (disposition and disposition is not unit.disposition)):
-                raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
-                                   f"{'grade' if grade else 'disposition'} can be kept here")
             payload = build(ExceptionResolved, exception_id=exception_id, note=note)
             return self._append(actor, payload, base_version=0)
 

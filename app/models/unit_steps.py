@@ -141,6 +141,9 @@ class GradeModel:
         if self.unit is None:
             return Feedback(False, "scan the unit's LPN first")
         lpn = self.unit.lpn
+        suggestion = self.suggestion()
+        if suggestion is None or not suggestion.override_needs_approval:
+            approver_id = approver_pin = None  # no approval asked for: the hidden supervisor fields play no part
         self.feedback, event = attempt(
             lambda: self.session.store.decide_disposition(
                 self.session.actor, lpn=lpn, disposition=disposition, override_reason=reason or None,

@@ -183,6 +183,15 @@ def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(se
     assert store.unit(lpn).disposition is other
 
 
+def test_an_override_no_rule_asks_approval_for_ignores_a_supervisor_left_in_the_fields(session):
+    store = session.store
+    lpn, grade = graded(session, Grade.A)
+    assert not grade.suggestion().override_needs_approval
+    other = next(d for d in Disposition if d not in (grade.suggestion().disposition, Disposition.QUARANTINE))
+    assert grade.decide(other, reason="customer asked", approver_id="sam", approver_pin="0000").ok
+    assert store.unit(lpn).disposition is other
+
+
 def test_quarantine_then_supervisor_release(session):
     store = session.store
     lpn, grade = graded(session, Grade.C)
