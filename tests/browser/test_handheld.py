@@ -228,7 +228,10 @@ def test_quarantine_then_a_supervisor_releases(page, stack):
     open_screen(page, "go-grade", "Grade and decide")
     scan(page, lpn, lpn)
     page.get_by_role("button", name="C", exact=True).click()
+    expect(feedback(page)).to_contain_text("grade C")
     by_id(page, "accept").get_by_role("button").click()
+    # The decision repaints the screen: wait for it, or the tap on Home may land on a button being replaced.
+    expect(feedback(page)).to_contain_text("saved:")
     home(page)
     open_screen(page, "go-putaway", "Put away")
     scan(page, lpn, lpn)
