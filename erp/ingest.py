@@ -191,6 +191,10 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
             # before it (taken up by another thread or worker): wait for that one, then try again.
             if refused.error != "gap" or not _predecessor_applied(engine, device.device_id, seqs[0], deadline):
                 raise
+            # Applied after the batch ahead of it, so received after it too: the server's receipt
+            # times follow each device's order.
+            received_at = dt.datetime.now(dt.UTC)
+            heads = _event_heads(engine.dialect, events, received_at)
 
 
 def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]], *,
