@@ -9,6 +9,11 @@ the rows of the big tables (events, units, changes) go to the driver as plain tu
 executemany (SQLite) or COPY (PostgreSQL). What depends on the events alone (their rows but for the
 result) is built before the write lock, and the events' primary key, not a lookup per event,
 catches an event id used before.
+
+The write lock is the limit, so a batch is worked out before it takes it (_plan): applied to a read
+snapshot, every read recorded. Holding the lock, it reads those rows again; if none changed, it only
+writes what it worked out, otherwise (another push touched the same units, a supervisor changed a
+bin) it is applied again from the start, as every batch once was.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from domain import (
     RECEIVABLE_RMA_STATES,
     IllegalTransition,
     InspectionRecorded,
+    Payload,
     Permission,
     ReturnUnit,
     RmaReceipt,
@@ -80,6 +86,20 @@ from .storage import reader
 
 # Device clocks further than this from the server's are flagged in the audit trail.
 SKEW_LIMIT_MS = 5 * 60 * 1000
+
+
+class _NeedsWriteLock(Exception):
+    """Raised by a planned batch (see _plan) that has to read or write more than its memoised rows."""
+
+
+class _WriteLockNeeded:
+    """A planned batch's connection until it has the write lock."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsWriteLock(name)
+
+
+_WRITE_LOCK_NEEDED: Any = _WriteLockNeeded()
 
 
 class PushRefused(Exception):
@@ -126,47 +146,50 @@ class PushResult:
         })
 
 
-# SQLite has one writer: a second writer waits in SQLite's busy handler, which polls with sleeps
-# that grow to 100 ms, so the database sat idle between pushes and latency had a tail of seconds.
-# Writers queue on a lock instead and start the moment the previous one commits: a thread lock
-# within a process, and an flock on a file beside the database between the processes of
-# `erp serve --workers N` (the kernel wakes the next one at once). BEGIN IMMEDIATE still orders any
-# other writer.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, int | None]] = weakref.WeakKeyDictionary()
-_SQLITE_WRITERS_GUARD = threading.Lock()
+# Writers take turns. Within a process, one push at a time: a thread writing releases the GIL for
+# every row it hands SQLite or PostgreSQL, and while another thread of its process ran Python (parsing
+# or planning a batch) it waited for the GIL again at each row, holding the database's write lock
+# twice as long. Pushes in other processes plan meanwhile, so the lock is rarely idle.
+# Between processes on SQLite (one writer), an flock on a file beside the database: a second writer
+# would wait in SQLite's busy handler, which polls with sleeps that grow to 100 ms, so the database
+# sat idle between pushes; the kernel wakes the flock's next holder the moment it is released.
+# BEGIN IMMEDIATE still orders any other writer. PostgreSQL's writers queue on the feed's lock.
+_TURNS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, int | None]] = weakref.WeakKeyDictionary()
+_TURNS_GUARD = threading.Lock()
 
 
-@contextmanager
-def sqlite_writer(engine: Engine) -> Iterator[None]:
-    """Hold this process's turn, then the file's turn, to write to `engine`'s SQLite file (nothing on
-    other databases)."""
-    if engine.dialect.name != "sqlite":
-        yield
-        return
-    with _SQLITE_WRITERS_GUARD:
-        found = _SQLITE_WRITERS.get(engine)
+def _turns(engine: Engine) -> tuple[threading.Lock, int | None]:
+    """This process's lock for `engine`, and the descriptor of its SQLite file's lock (None on other
+    databases, and on an in-memory database, which has one process)."""
+    with _TURNS_GUARD:
+        found = _TURNS.get(engine)
         if found is None:
-            database = engine.url.database
-            lock_file = None  # an in-memory database has one process
+            database = engine.url.database if engine.dialect.name == "sqlite" else None
+            lock_file = None
             if database and database != ":memory:":
                 lock_file = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 weakref.finalize(engine, os.close, lock_file)
-            found = _SQLITE_WRITERS[engine] = (threading.Lock(), lock_file)
-    lock, lock_file = found
-    with lock:
-        if lock_file is None:
-            yield
-            return
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # blocks without the GIL
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            found = _TURNS[engine] = (threading.Lock(), lock_file)
+        return found
+
+
+@contextmanager
+def _file_turn(lock_file: int | None) -> Iterator[None]:
+    if lock_file is None:
+        yield
+        return
+    fcntl.flock(lock_file, fcntl.LOCK_EX)  # blocks without the GIL
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 @contextmanager
 def _transaction(engine: Engine) -> Iterator[Connection]:
-    with sqlite_writer(engine), engine.begin() as conn:
+    """A write transaction, in this process's turn and the database's."""
+    process_lock, lock_file = _turns(engine)
+    with process_lock, _file_turn(lock_file), engine.begin() as conn:
         yield conn
 
 
@@ -194,7 +217,8 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
             # Applied after the batch ahead of it, so received after it too: the server's receipt
             # times follow each device's order.
             received_at = dt.datetime.now(dt.UTC)
-            heads = _event_heads(engine.dialect, events, received_at)
+            received = _EVENT_INSERT.param(engine.dialect, "received_at")(received_at)
+            heads = [(*head[:8], received, *head[9:]) for head in heads]
 
 
 def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]], *,
@@ -202,35 +226,35 @@ def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: li
     """Apply the batch in one transaction; PushRefused("gap") when it is not the batch's turn yet."""
     first_seq = events[0].device_seq
     ids = [head[0] for head in heads]
-    fresh_ids: list[str] = []
+    skew_ms = int((received_at - sent_at).total_seconds() * 1000)
+    fresh_ids: list[str] = ids
+    process_lock, lock_file = _turns(engine)
     try:
-        with _transaction(engine) as conn:
-            feed.lock_feed(conn)
-            row = conn.execute(
-                select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device.device_id).with_for_update()
-            ).one()
-            last = row.last_seq
-            # The seqs are consecutive: the duplicates, if any, come first.
-            known = max(0, min(len(events), last - first_seq + 1))
-            duplicates, fresh, fresh_ids = events[:known], events[known:], ids[known:]
-            if fresh and fresh[0].device_seq != last + 1:
-                raise PushRefused("gap", f"device_seq {fresh[0].device_seq} leaves a gap: send {last + 1} next",
-                                  expected_seq=last + 1)
-            results = _stored_results(conn, device, duplicates)
-            skew_ms = int((received_at - sent_at).total_seconds() * 1000)
-            batch = _Batch(conn, device, received_at, skew_ms)
-            new_last = fresh[-1].device_seq if fresh else last
-            if fresh:
-                # First in the feed for this batch: every change after this marker reflects the device's
-                # events through new_last, so the device knows which of its own events to re-apply on top.
-                batch._publish(device.device_id, "ack", device.device_id, {"last_seq": new_last})
-            batch.prefetch(fresh)
-            for event, head in zip(fresh, heads[known:]):
-                batch.apply(event, head)
-            batch.flush()
-            results += batch.results
-            conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(
-                last_seq=new_last, last_push_at=received_at, last_skew_ms=skew_ms))
+        with process_lock:
+            planned = _plan(engine, device, events, heads, received_at, skew_ms)
+            with _file_turn(lock_file), engine.begin() as conn:
+                feed.lock_feed(conn)
+                row = conn.execute(
+                    select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device.device_id).with_for_update()
+                ).one()
+                last = row.last_seq
+                if planned is not None and last == first_seq - 1 and planned.still_holds(conn):
+                    batch, results, new_last = planned, [], events[-1].device_seq
+                else:
+                    # The seqs are consecutive: the duplicates, if any, come first.
+                    known = max(0, min(len(events), last - first_seq + 1))
+                    duplicates, fresh, fresh_ids = events[:known], events[known:], ids[known:]
+                    if fresh and fresh[0].device_seq != last + 1:
+                        raise PushRefused("gap", f"device_seq {fresh[0].device_seq} leaves a gap: send {last + 1} next",
+                                          expected_seq=last + 1)
+                    results = _stored_results(conn, device, duplicates)
+                    new_last = fresh[-1].device_seq if fresh else last
+                    batch = _Batch(conn, device, received_at, skew_ms)
+                    _apply_all(batch, fresh, heads[known:], new_last)
+                batch.flush(conn)
+                results += batch.results
+                conn.execute(update(t.ledger).where(t.ledger.c.device_id == device.device_id).values(
+                    last_seq=new_last, last_push_at=received_at, last_skew_ms=skew_ms))
     except (IntegrityError, engine.dialect.loaded_dbapi.IntegrityError):
         # The events' primary key refuses an id already taken (by another device, or by this one at
         # another seq); looking every id up first cost each push a lookup per event. Nothing was written.
@@ -238,6 +262,35 @@ def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: li
             _refuse_taken_ids(conn, fresh_ids)
         raise
     return PushResult(results=results, last_seq=new_last, received_at=received_at)
+
+
+def _apply_all(batch: _Batch, fresh: list[Event], heads: list[tuple[Any, ...]], new_last: int) -> None:
+    if fresh:
+        # First in the feed for this batch: every change after this marker reflects the device's
+        # events through new_last, so the device knows which of its own events to re-apply on top.
+        batch._publish(batch.device.device_id, "ack", batch.device.device_id, {"last_seq": new_last})
+    batch.prefetch(fresh)
+    for event, head in zip(fresh, heads):
+        batch.apply(event, head)
+    batch.stage()
+
+
+def _plan(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]],
+          received_at: dt.datetime, skew_ms: int) -> _Batch | None:
+    """The batch applied to a read snapshot, without the write lock, so other pushes write meanwhile.
+    Under the lock it is used only if every read it made still gives the same rows (_Batch.still_holds);
+    None when it is not the batch's turn on the snapshot, or when an event needs the lock (one that
+    reads or writes more than the memoised rows, such as closing an exception or counting a bin)."""
+    with reader(engine).connect() as conn, conn.begin():
+        last = conn.execute(select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device.device_id)).scalar()
+        if last != events[0].device_seq - 1:
+            return None
+        batch = _Batch(_WRITE_LOCK_NEEDED, device, received_at, skew_ms, source=conn)
+        try:
+            _apply_all(batch, events, heads, events[-1].device_seq)
+        except _NeedsWriteLock:
+            return None
+    return batch
 
 
 # How long a batch that arrived before the one ahead of it waits for it before it is refused as a gap.
@@ -263,9 +316,14 @@ def _event_heads(dialect: Dialect, events: list[Event], received_at: dt.datetime
     takes it. Built before the write lock is taken, so other pushes apply and commit meanwhile."""
     occurred = _EVENT_INSERT.param(dialect, "occurred_at")
     received = _EVENT_INSERT.param(dialect, "received_at")(received_at)
+    # All payloads in one call, then orjson: the same JSON as model_dump_json() per payload, at a third of its cost.
+    payloads = _PAYLOADS.dump_python([e.payload for e in events], mode="json")
     return [(str(e.event_id), e.device_id, e.device_seq, e.type, e.hlc, e.actor, e.role,
-             occurred(e.occurred_at), received, e.schema_version, e.base_version, e.payload.model_dump_json())
-            for e in events]
+             occurred(e.occurred_at), received, e.schema_version, e.base_version, _dumps(payload))
+            for e, payload in zip(events, payloads)]
+
+
+_PAYLOADS = TypeAdapter(list[Payload])
 
 
 def _refuse_taken_ids(conn: Connection, ids: list[str]) -> None:
@@ -318,7 +376,10 @@ _UNCHECKED: Any = object()
 
 @dataclass
 class _Batch:
-    """The state one push reads, memoised, and the writes it collects for one flush."""
+    """The state one push reads, memoised, and the writes it collects for one flush.
+
+    A planned batch (see _plan) reads through `source`, a read snapshot, and records every read;
+    its `conn` raises _NeedsWriteLock until flush() gives it the write transaction."""
 
     conn: Connection
     device: Device
@@ -335,10 +396,15 @@ class _Batch:
     event_rows: list[tuple[Any, ...]] = field(default_factory=list)  # in _EVENT_INSERT's column order
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
     count_rows: list[dict[str, Any]] = field(default_factory=list)
+    _unit_inserts: list[tuple[Any, ...]] = field(default_factory=list)  # in _UNIT_INSERT's column order
+    _unit_updates: defaultdict[tuple[str, ...], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list))  # changed columns -> rows
     exception_rows: list[dict[str, Any]] = field(default_factory=list)
     change_rows: list[tuple[Any, ...]] = field(default_factory=list)  # (device_id, site, kind, key, body JSON)
     # The site the batch's changes belong to: the device's, or the unit's for a supervisor's action.
     site_id: str | None = None
+    source: Connection | None = None  # where reads go: `conn`, unless the batch is planned
+    _reads: list[tuple[Any, list[Any]]] | None = None  # a planned batch's (statement, rows)
     _users: dict[str, Any] = field(default_factory=dict)
     _bins: dict[str, Any] = field(default_factory=dict)
     _bin_models: dict[str, Bin] = field(default_factory=dict)
@@ -356,7 +422,11 @@ class _Batch:
     def __post_init__(self) -> None:
         self.site_id = self.site_id or self.device.site_id or None
         self._skew = dt.timedelta(milliseconds=self.skew_ms)
-        dialect = self.conn.dialect
+        if self.source is None:
+            self.source = self.conn
+        else:
+            self._reads = []
+        dialect = self.source.dialect
         self._unit_times = tuple(_UNIT_INSERT.param(dialect, c) for c in ("received_at", "reclassified_at", "stored_at"))
 
     # --- reads: fetched for the whole batch in a few queries, then memoised -----------------
@@ -369,52 +439,67 @@ class _Batch:
         users = {e.actor for e in events} | {
             p.decision.approved_by for p in payloads if isinstance(p, DispositionDecided) and p.decision.approved_by}
         bins = {code for e in events for code in _bins_named(e)}
-        c = self.conn
-        dialect = c.dialect
+        read = self._read
+        dialect = self.source.dialect
         if lpns:
-            rows = {r.lpn: unit_from_row(r) for r in c.execute(
+            rows = {r.lpn: unit_from_row(r) for r in read(
                 select(t.units).where(_one_of(dialect, t.units.c.lpn, sorted(lpns))))}
             self.units.update({lpn: rows.get(lpn) for lpn in lpns})
         self._users.update({u: None for u in users})
-        self._users.update({r.user_id: r for r in c.execute(select(t.users).where(t.users.c.user_id.in_(users)))})
+        self._users.update({r.user_id: r for r in read(select(t.users).where(t.users.c.user_id.in_(users)))})
         if bins:
             self._bins.update({b: None for b in bins})
-            self._bins.update({r.code: r for r in c.execute(select(t.bins).where(t.bins.c.code.in_(bins)))})
+            self._bins.update({r.code: r for r in read(select(t.bins).where(t.bins.c.code.in_(bins)))})
         # Items received (they must exist) and those of units decided on (the rules need their
         # category): a unit received earlier in this batch is not in `units` yet, but its SKU is here.
         skus = {p.sku for p in receipts} | {
             u.sku for p in payloads if isinstance(p, DispositionDecided) and (u := self.units.get(p.lpn))}
         if skus:
-            self._categories = dict(c.execute(select(t.items.c.sku, t.items.c.category).where(
-                _one_of(dialect, t.items.c.sku, sorted(skus)))).all())
+            self._categories = dict(read(select(t.items.c.sku, t.items.c.category).where(
+                _one_of(dialect, t.items.c.sku, sorted(skus)))))
         if receipts:
             rma_ids = {p.rma_id for p in receipts if isinstance(p, RmaReceipt)}
             if rma_ids:
-                self._rma_lines = {(r.rma_id, r.line_no): r for r in c.execute(
+                self._rma_lines = {(r.rma_id, r.line_no): r for r in read(
                     select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.sku, t.rma_lines.c.reason_code,
                            t.rmas.c.state)
                     .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id)
                     .where(_one_of(dialect, t.rma_lines.c.rma_id, sorted(rma_ids))))}
             serials = {(p.sku, p.serial) for p in receipts if p.serial}
             if serials:  # by SKU too: the index is on (sku, serial)
-                self._serials = {(r.sku, r.serial): r.lpn for r in c.execute(
+                self._serials = {(r.sku, r.serial): r.lpn for r in read(
                     select(t.units.c.lpn, t.units.c.sku, t.units.c.serial)
                     .where(_one_of(dialect, t.units.c.sku, sorted({s for s, _ in serials})),
                            _one_of(dialect, t.units.c.serial, sorted({n for _, n in serials}))))}
 
+    def _read(self, statement: Any) -> list[Any]:
+        rows = self.source.execute(statement).all()
+        if self._reads is not None:
+            self._reads.append((statement, rows))
+        return rows
+
+    def _first(self, statement: Any) -> Any:
+        rows = self._read(statement)
+        return rows[0] if rows else None
+
+    def still_holds(self, conn: Connection) -> bool:
+        """Whether every read of this planned batch gives the same rows in `conn`'s transaction,
+        so applying its events there would give the same results and writes."""
+        return all(conn.execute(statement).all() == rows for statement, rows in self._reads)
+
     def user(self, user_id: str) -> Any:
         if user_id not in self._users:
-            self._users[user_id] = self.conn.execute(select(t.users).where(t.users.c.user_id == user_id)).first()
+            self._users[user_id] = self._first(select(t.users).where(t.users.c.user_id == user_id))
         return self._users[user_id]
 
     def bin(self, code: str) -> Any:
         if code not in self._bins:
-            self._bins[code] = self.conn.execute(select(t.bins).where(t.bins.c.code == code)).first()
+            self._bins[code] = self._first(select(t.bins).where(t.bins.c.code == code))
         return self._bins[code]
 
     def unit(self, lpn: str) -> ReturnUnit | None:
         if lpn not in self.units:
-            row = self.conn.execute(select(t.units).where(t.units.c.lpn == lpn)).first()
+            row = self._first(select(t.units).where(t.units.c.lpn == lpn))
             self.units[lpn] = unit_from_row(row) if row else None
         return self.units[lpn]
 
@@ -547,14 +632,13 @@ class _Batch:
 
     def _rules(self) -> list[DispositionRule]:
         if self._rule_set is None:
-            self._rule_set = [DispositionRule.model_validate(r.body) for r in self.conn.execute(
+            self._rule_set = [DispositionRule.model_validate(r.body) for r in self._read(
                 select(t.disposition_rules.c.body).order_by(t.disposition_rules.c.position))]
         return self._rule_set
 
     def _category(self, sku: str) -> str:
         if sku not in self._categories:
-            self._categories[sku] = self.conn.execute(
-                select(t.items.c.category).where(t.items.c.sku == sku)).scalar_one()
+            self._categories[sku] = self._read(select(t.items.c.category).where(t.items.c.sku == sku))[0].category
         return self._categories[sku]
 
     def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> _Outcome:
@@ -769,42 +853,54 @@ class _Batch:
                                 "actor": event.actor, "occurred_at": event.occurred_at,
                                 "received_at": self.received_at, "skew_ms": self.skew_ms, "detail": detail})
 
-    def _flush_units(self) -> None:
-        if not self.dirty_units:
-            return
-        created: list[tuple[Any, ...]] = []
-        # executemany per set of changed columns, so a step's timestamp is never overwritten with NULL
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    def stage(self) -> None:
+        """Build the rows of the units changed since the last stage, and their changes for the feed,
+        ready for _write_units: a planned batch does this before it takes the write lock."""
         for lpn, stamps in self.dirty_units.items():
             public = self.units[lpn].model_dump(mode="json")
             if lpn in self.new_units:
                 received, reclassified, stored = self._unit_times
-                created.append((*(public[c] for c in _UNIT_FIELDS), _dumps(public["condition_codes"]),
-                                public["server_version"], stamps["received_device"], received(stamps["received_at"]),
-                                reclassified(stamps.get("reclassified_at")), stored(stamps.get("stored_at"))))
+                self._unit_inserts.append((
+                    *(public[c] for c in _UNIT_FIELDS), _dumps(public["condition_codes"]), public["server_version"],
+                    stamps["received_device"], received(stamps["received_at"]),
+                    reclassified(stamps.get("reclassified_at")), stored(stamps.get("stored_at"))))
             else:
                 row = {c: public[c] for c in _UNIT_COLUMNS_OF_MODEL if c != "lpn"}
                 row.update(stamps, version=public["server_version"], key_lpn=lpn)
-                by_columns[tuple(sorted(k for k in row if k != "key_lpn"))].append(row)
+                # executemany per set of changed columns, so a step's timestamp is never overwritten with NULL
+                self._unit_updates[tuple(sorted(k for k in row if k != "key_lpn"))].append(row)
             self._publish(None, "unit", lpn, public)
-        _UNIT_INSERT(self.conn, created)
-        for columns, rows in by_columns.items():
-            self.conn.execute(update(t.units).where(t.units.c.lpn == bindparam("key_lpn"))
-                              .values({c: bindparam(c) for c in columns}), rows)
         self.new_units.clear()
         self.dirty_units.clear()
 
-    def flush(self) -> None:
-        self._flush_units()
-        _add_stock(self.conn, self.stock)
+    def _write_units(self, conn: Connection) -> None:
+        _UNIT_INSERT(conn, self._unit_inserts)
+        for columns, rows in self._unit_updates.items():
+            conn.execute(update(t.units).where(t.units.c.lpn == bindparam("key_lpn"))
+                         .values({c: bindparam(c) for c in columns}), rows)
+        self._unit_inserts.clear()
+        self._unit_updates.clear()
+
+    def _flush_units(self) -> None:
+        """Write the units changed so far, for a statement that reads the units table next."""
+        self.stage()
+        self._write_units(self.conn)
+
+    def flush(self, conn: Connection) -> None:
+        """Write everything the batch collected in `conn`, the write transaction."""
+        self.conn = self.source = conn
+        self._reads = None
+        self.stage()
+        self._write_units(conn)
+        _add_stock(conn, self.stock)
         if self.rma_received:
-            self.conn.execute(
+            conn.execute(
                 update(t.rma_lines).where(t.rma_lines.c.rma_id == bindparam("key_rma"),
                                           t.rma_lines.c.line_no == bindparam("key_line"))
                 .values(received_qty=t.rma_lines.c.received_qty + bindparam("qty")),
                 [{"key_rma": r, "key_line": n, "qty": q} for (r, n), q in self.rma_received.items()])
         if self.rma_first_receipt:  # one executemany: a statement built per RMA cost more than the update
-            self.conn.execute(
+            conn.execute(
                 update(t.rmas).where(t.rmas.c.rma_id == bindparam("key_rma"), t.rmas.c.first_received_at.is_(None))
                 .values(first_received_at=bindparam("at")),
                 [{"key_rma": r, "at": at} for r, at in self.rma_first_receipt.items()])
@@ -812,16 +908,16 @@ class _Batch:
             self.audit_rows.append({"rule": ConflictRule.CLOCK_SKEW.value, "device_id": self.device.device_id,
                                     "received_at": self.received_at, "skew_ms": self.skew_ms,
                                     "detail": {"limit_ms": SKEW_LIMIT_MS}})
-        _EVENT_INSERT(self.conn, self.event_rows)
+        _EVENT_INSERT(conn, self.event_rows)
         if self.exception_rows:
-            self.conn.execute(insert(t.exceptions), self.exception_rows)
+            conn.execute(insert(t.exceptions), self.exception_rows)
         if self.audit_rows:
             # One executemany needs the same keys in every row: a clock-skew or supervisor entry has
             # no event, actor or capture time.
-            self.conn.execute(insert(t.audit), [{**_AUDIT_BLANK, **r} for r in self.audit_rows])
+            conn.execute(insert(t.audit), [{**_AUDIT_BLANK, **r} for r in self.audit_rows])
         if self.count_rows:
-            self.conn.execute(insert(t.bin_counts), self.count_rows)
-        _CHANGE_INSERT(self.conn, self.change_rows)
+            conn.execute(insert(t.bin_counts), self.count_rows)
+        _CHANGE_INSERT(conn, self.change_rows)
 
 
 def _add_stock(conn: Connection, deltas: Counter) -> None:
@@ -1053,7 +1149,7 @@ def _server_action(engine: Engine, supervisor: Actor, received_at: dt.datetime, 
         apply(batch)
         batch.audit_rows.append({"rule": action, "actor": supervisor.user_id, "received_at": received_at,
                                  "detail": detail})
-        batch.flush()
+        batch.flush(conn)
     return batch
 
 

@@ -13,6 +13,7 @@ from domain.labels import lpn
 from erp import ingest
 from erp import tables as t
 from erp.ingest import Device
+from erp.storage import make_engine
 from sync.protocol import PushResponse
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.erp.conftest import craft, provision, push
@@ -123,6 +124,42 @@ def test_different_decisions_dispute_the_unit_for_a_supervisor(api, erp_engine, 
     assert (exception.kind, exception.status, exception.lpn) == ("dispute", "open", LPN1)
     assert exception.detail == {"lpn": LPN1, "field": "grade", "standing": "A", "proposed": "C"}
     assert ("different_decisions_disputed", "hh-2") in audit
+
+
+def test_a_batch_planned_before_a_rival_push_is_decided_on_what_that_push_committed(
+        erp_engine, device_factory, catalogue, monkeypatch):
+    """A push is worked out on a snapshot before it waits for the write lock. When another push
+    changes what it read in between, it is applied again in its turn: the later grade disputes the
+    first one instead of overwriting it."""
+    store, _ = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.INSPECTED)
+    now = dt.datetime.now(dt.UTC)
+    ingest.push_batch(erp_engine, Device("hh-1", "DC1"), store.events(), sent_at=now, received_at=now)
+    device_factory("hh-2")
+    grade_a = craft("hh-1", 3, UnitGraded(lpn=LPN1, grade=Grade.A), base_version=2)
+    rival_c = craft("hh-2", 1, UnitGraded(lpn=LPN1, grade=Grade.C), base_version=2)
+    # Another engine on the same database stands for another API process: it has its own turn.
+    other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
+    plan = ingest._plan
+    planned = []
+
+    def plan_then_rival(engine, device, *args):
+        if device.device_id != "hh-1":
+            return plan(engine, device, *args)
+        planned.append(plan(engine, device, *args))
+        ingest.push_batch(other_process, Device("hh-2", "DC1"), [rival_c], sent_at=now, received_at=now)
+        return planned[-1]
+
+    monkeypatch.setattr(ingest, "_plan", plan_then_rival)
+    try:
+        result = ingest.push_batch(erp_engine, Device("hh-1", "DC1"), [grade_a], sent_at=now, received_at=now)
+    finally:
+        other_process.dispose()
+    assert planned[0] is not None  # the batch was planned, on the unit as it was before the rival grade
+    assert (result.results[0][2], result.results[0][3]) == ("conflict", "different_decisions_disputed")
+    with erp_engine.connect() as conn:
+        unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
+    assert (unit.state, unit.grade, unit.version) == ("disputed", "C", 4)
 
 
 def test_supervisor_resolves_a_dispute_and_the_unit_resumes(api, erp_engine, device_factory, catalogue):
