@@ -1,11 +1,11 @@
 """Central API ingest over loopback HTTP: 100,000 events from 100 simulated devices.
 
-For SQLite (--sqlite-workers API processes sharing the file, two by default) and PostgreSQL (two
+For SQLite (--sqlite-workers API processes sharing the file, four by default) and PostgreSQL (two
 API processes): events/s end to end and p50/p99 batch latency, beside the raw rate of inserting the
 same event rows into the same engine without the API. Prints human-readable lines, then a JSON summary as the last line.
 
     .venv/bin/python bench/ingest.py [--events 100000] [--devices 100] [--batch 500]
-        [--senders 4] [--sqlite-workers 2] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg]
+        [--senders 4] [--sqlite-workers 4] [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pg]
         [--skip-sqlite]
 """
 
@@ -277,7 +277,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("RETURNFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument("--sqlite-workers", type=int, default=2, help="API processes sharing the SQLite file")
+    parser.add_argument("--sqlite-workers", type=int, default=4, help="API processes sharing the SQLite file")
     args = parser.parse_args()
 
     catalogue = demo_catalogue(now=NOW)
