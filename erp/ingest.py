@@ -265,6 +265,7 @@ def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: li
 
 
 def _apply_all(batch: _Batch, fresh: list[Event], heads: list[tuple[Any, ...]], new_last: int) -> None:
+    """Apply the batch's new events and stage their rows, ready for batch.flush()."""
     if fresh:
         # First in the feed for this batch: every change after this marker reflects the device's
         # events through new_last, so the device knows which of its own events to re-apply on top.

@@ -321,9 +321,15 @@ def test_large_clock_skew_is_flagged(api, erp_engine, device_factory, catalogue)
 def test_inspection_answers_reach_the_server(api, erp_engine, device_factory, catalogue):
     store, headers = device_factory("hh-1")
     to_state(store, catalogue, UnitState.RECEIVED)
-    store.inspect(ASSOCIATE, lpn=LPN1, answers=answers(store, LPN1), condition_codes=["opened"])
+    store.inspect(ASSOCIATE, lpn=LPN1, answers=answers(store, LPN1), condition_codes=["opened"],
+                  notes="Kratzer am Gehäuse, Etikett „B“ ✓")
     push(api, headers, store)
     assert scalar(erp_engine, select(t.units.c.condition_codes)) == ["opened"]
+    inspection = store.events()[-1]
+    stored = scalar(erp_engine, select(t.events.c.payload).where(t.events.c.event_id == str(inspection.event_id)))
+    # The event's payload is kept as the API validated it, the notes' text untouched.
+    assert stored == inspection.payload.model_dump(mode="json")
+    assert stored["inspection"]["notes"] == "Kratzer am Gehäuse, Etikett „B“ ✓"
 
 
 def test_supervisor_releases_and_reassigns_from_the_office_and_devices_pull_it(api, erp_engine, device_factory,
