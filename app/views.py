@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 TARGET = 64  # px: a gloved thumb
 OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
 CHECK_AMBER = "#8A4B00"  # done, but worth a look: dark enough for white text
+# Banner colour and prefix for each kind of feedback (Feedback.sound names the kind).
+BANNERS = {"ok": (OK_GREEN, ""), "check": (CHECK_AMBER, "Check: "), "error": (ERROR_RED, "Not done: ")}
 STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncState.OFFLINE: "#4E342E",
                  SyncState.ERROR: ERROR_RED}
 
@@ -224,9 +226,9 @@ class Handheld:
 
     def flash(self, feedback: Feedback) -> None:
         self.banner.visible = True
-        self.banner.bgcolor = ERROR_RED if not feedback.ok else CHECK_AMBER if feedback.check else OK_GREEN
-        self.banner_text.value = (f"Not done: {feedback.message}" if not feedback.ok
-                                  else f"Check: {feedback.message}" if feedback.check else feedback.message)
+        colour, prefix = BANNERS[feedback.sound]
+        self.banner.bgcolor = colour
+        self.banner_text.value = prefix + feedback.message
         # Played as its own task: a browser holds sounds until the first tap or key, and the screen
         # must not wait for that.
         self.page.run_task(self.sounds[feedback.sound].play)

@@ -30,7 +30,8 @@ def validate_device_id(value: str) -> str:
 
 
 DeviceId = Annotated[str, AfterValidator(validate_device_id)]
-Identifier = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,40}$")]
+IDENTIFIER = re.compile(r"[\x21-\x7e]{1,40}")  # a serial, lot or reference: printable ASCII, no spaces
+Identifier = Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")]
 
 
 class EventType(StrEnum):

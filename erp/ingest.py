@@ -218,7 +218,8 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
             # times follow each device's order.
             received_at = dt.datetime.now(dt.UTC)
             received = _EVENT_INSERT.param(engine.dialect, "received_at")(received_at)
-            heads = [(*head[:8], received, *head[9:]) for head in heads]
+            at = _EVENT_INSERT.columns.index("received_at")
+            heads = [(*head[:at], received, *head[at + 1:]) for head in heads]
 
 
 def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]], *,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from domain import RECEIVABLE_RMA_STATES, Item, ReturnflowError, Rma, UnknownEntity
+from domain.events import IDENTIFIER
 from local_db.screens import LineProgress, rma_progress
 from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_image_bytes
 
 from .common import Feedback, Session, attempt, lower_first, read_scan
 
 RECEIVING_BIN = "BIN-DCK-A01"
-_SERIAL = re.compile(r"[\x21-\x7e]{1,40}")  # what a receipt event takes as a serial
 
 
 @dataclass
@@ -125,7 +124,7 @@ class ReceiveModel:
             case ScanKind.LPN:
                 return self._receive(scan.value)
             case ScanKind.UNKNOWN if self._awaits_serial():
-                if not _SERIAL.fullmatch(scan.value):
+                if not IDENTIFIER.fullmatch(scan.value):  # what a receipt takes as a serial
                     return Feedback(False, f"{scan.value!r} is not a serial number: 1 to 40 letters, digits or signs")
                 self.plain_serial = scan.value
                 return Feedback(True, f"serial {scan.value}: {lower_first(self.prompt)}")
