@@ -124,6 +124,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     basic = HTTPBasic(auto_error=False)
     throttle = identity.SignInThrottle()
     now = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    pushes_here = 0  # pushes this worker process is taking in or applying
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -193,6 +194,21 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
                   "schema": {"$ref": "#/components/schemas/PushRequest"}}}}})
     async def push(request: Request, device: DeviceDep) -> Response:
         """Apply a batch of this device's events exactly once, in device_seq order."""
+        nonlocal pushes_here
+        # A push that finds this worker busy with another has its connection closed when answered,
+        # so the sender's next push goes to whichever worker accepts it first, likely an idle one.
+        # Kept alive, two connections that landed on one worker would queue every batch there
+        # while the other workers idle.
+        crowded = pushes_here > 0
+        pushes_here += 1
+        try:
+            done = await _push(request, device)
+        finally:
+            pushes_here -= 1
+        # The PushResponse document written straight from the results: no model per event.
+        return Response(done.json(), media_type="application/json", headers={"connection": "close"} if crowded else None)
+
+    async def _push(request: Request, device: Device) -> ingest.PushResult:
         raw = await _read_limited(request, settings.max_push_bytes)
         try:
             batch = PushRequest.model_validate_json(raw)  # parse and validate in one pass
@@ -204,13 +220,11 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         if batch.device_id != device.device_id:
             raise ApiError(403, "wrong_device", "the batch names another device than the credentials")
         try:
-            done = await run_in_threadpool(ingest.push_batch, engine, device, batch.events, sent_at=batch.sent_at,
+            return await run_in_threadpool(ingest.push_batch, engine, device, batch.events, sent_at=batch.sent_at,
                                            received_at=now())
         except PushRefused as refused:
             status = 409 if refused.error in ("gap", "seq_reused", "event_id_taken") else 422
             raise ApiError(status, refused.error, str(refused), expected_seq=refused.expected_seq) from None
-        # The PushResponse document written straight from the results: no model per event.
-        return Response(done.json(), media_type="application/json")
 
     @app.get(f"{API_PREFIX}/sync/pull", response_model=PullPage)
     def pull(device: DeviceDep, after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,

@@ -13,8 +13,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 from pydantic import TypeAdapter
@@ -51,8 +50,7 @@ STATUS_OF_OUTCOME = {"applied": "acknowledged", "duplicate": "acknowledged", "co
                      "rejected": "rejected"}
 
 
-@dataclass(frozen=True)
-class PushRow:
+class PushRow(NamedTuple):  # a tuple: built for every pending event, at a third of a dataclass's cost
     """One pending event as stored: the payload stays the JSON text it was written as."""
 
     device_seq: int
@@ -65,10 +63,10 @@ class PushRow:
     schema_version: int
     base_version: int
     payload: str
+    lpn: str | None  # the unit the event is about (not part of the event: the payload holds it)
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """The server's result for one of this device's events."""
 
     device_seq: int
@@ -87,20 +85,42 @@ def next_push_seq(conn: sqlite3.Connection) -> int:
 
 
 def pending_rows(conn: sqlite3.Connection, from_seq: int, limit: int) -> list[PushRow]:
-    return [PushRow(*r) for r in conn.execute(
-        """SELECT device_seq, event_id, type, hlc, actor, role, occurred_at, schema_version, base_version, payload
-           FROM events WHERE device_seq >= ? ORDER BY device_seq LIMIT ?""", (from_seq, limit))]
+    return list(map(PushRow._make, conn.execute(
+        """SELECT device_seq, event_id, type, hlc, actor, role, occurred_at, schema_version, base_version, payload,
+                  json_extract(payload, '$.lpn')
+           FROM events WHERE device_seq >= ? ORDER BY device_seq LIMIT ?""", (from_seq, limit))))
+
+
+_ANSWER_UPSERT = """ON CONFLICT (device_seq) DO UPDATE SET status = excluded.status, rule = excluded.rule,
+    exception_id = excluded.exception_id, reason = excluded.reason, updated_at = excluded.updated_at"""
+
+
+def _plain(answer: Answer) -> bool:
+    return answer.outcome == "applied" and answer.rule is None and answer.exception_id is None and answer.reason is None
 
 
 def record_answers(conn: sqlite3.Connection, answers: Sequence[Answer], now: str) -> None:
     """Write the server's answers. A duplicate repeats an earlier answer: it never overwrites the
     one recorded (which may say rejected, from the pull feed). A rejected event leaves the view."""
     fresh = [a for a in answers if a.outcome != "duplicate"]
+    # Most answers are a plain "applied" for a run of consecutive events: one statement counts
+    # through each run, at a third of the cost of handing SQLite a row per event. (WHERE true: an
+    # upsert's SELECT needs a WHERE, or SQLite reads ON CONFLICT as part of a join.)
+    runs: list[list[int]] = []
+    for answer in filter(_plain, fresh):
+        if runs and answer.device_seq == runs[-1][1] + 1:
+            runs[-1][1] = answer.device_seq
+        else:
+            runs.append([answer.device_seq, answer.device_seq])
     conn.executemany(
-        """INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (device_seq) DO UPDATE SET status = excluded.status, rule = excluded.rule,
-           exception_id = excluded.exception_id, reason = excluded.reason, updated_at = excluded.updated_at""",
-        [(a.device_seq, STATUS_OF_OUTCOME[a.outcome], a.rule, a.exception_id, a.reason, now) for a in fresh])
+        f"""WITH RECURSIVE run(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM run WHERE seq < ?)
+            INSERT INTO sync_results (device_seq, status, updated_at) SELECT seq, 'acknowledged', ? FROM run WHERE true
+            {_ANSWER_UPSERT}""", [(first, last, now) for first, last in runs])
+    conn.executemany(
+        f"""INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?) {_ANSWER_UPSERT}""",
+        [(a.device_seq, STATUS_OF_OUTCOME[a.outcome], a.rule, a.exception_id, a.reason, now)
+         for a in fresh if not _plain(a)])
     conn.executemany(
         """INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at)
            VALUES (?, 'acknowledged', ?, ?, ?, ?) ON CONFLICT (device_seq) DO NOTHING""",

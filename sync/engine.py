@@ -226,23 +226,31 @@ class SyncEngine:
         seq = self._resend_from or store.next_push_seq()
         total = store.sync_counts()["pending"]
         size, pushed = self._batch_size, 0
-        upcoming = store.pending_rows(seq, size)
+        upcoming = _next_batch(store, seq, size)
         in_flight: deque[tuple[list[PushRow], Future[httpx.Response]]] = deque()
+
+        def send_upcoming() -> None:
+            nonlocal upcoming
+            while upcoming and len(in_flight) < self._in_flight:
+                for sha256, content in store.photos_to_upload(upcoming):
+                    self._request("PUT", f"/photos/{sha256}", content=content,
+                                  headers={"content-type": "application/octet-stream"})
+                    store.photo_uploaded(sha256)
+                in_flight.append((upcoming, sender.submit(
+                    self._request, "POST", "/sync/push", content=self._push_body(upcoming),
+                    headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))))
+                upcoming = _next_batch(store, upcoming[-1].device_seq + 1, size)
+
         with ThreadPoolExecutor(max_workers=self._in_flight, thread_name_prefix="returnflow-push") as sender:
             try:
-                while upcoming or in_flight:
-                    while upcoming and len(in_flight) < self._in_flight:
-                        for sha256, content in store.photos_to_upload(upcoming):
-                            self._request("PUT", f"/photos/{sha256}", content=content,
-                                          headers={"content-type": "application/octet-stream"})
-                            store.photo_uploaded(sha256)
-                        in_flight.append((upcoming, sender.submit(
-                            self._request, "POST", "/sync/push", content=self._push_body(upcoming),
-                            headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))))
-                        upcoming = store.pending_rows(upcoming[-1].device_seq + 1, size)
+                send_upcoming()
+                while in_flight:
                     rows, answer = in_flight.popleft()
                     response = answer.result()
                     if response.status_code == 200:
+                        # The next batch leaves before this one's answers are written (an fsync): the
+                        # API applies batches one after another, and should not wait for this thread.
+                        send_upcoming()
                         store.record_answers([
                             Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"), r.get("reason"))
                             for r in _json(response)["results"]])
@@ -262,7 +270,8 @@ class SyncEngine:
                                            f"({problem.get('message')}); they are kept until it is upgraded")
                     else:
                         raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
-                    upcoming = store.pending_rows(seq, size)
+                    upcoming = _next_batch(store, seq, size)
+                    send_upcoming()
             finally:
                 _settle(in_flight)  # no request outlives the sync
         return pushed
@@ -334,6 +343,31 @@ class SyncEngine:
     def _nap(self, seconds: float) -> None:
         if self._wake.wait(seconds):
             self._wake.clear()
+
+
+def _next_batch(store: DeviceStore, from_seq: int, size: int) -> list[PushRow]:
+    """The pending events from `from_seq` to send as one batch: `size` of them, or fewer so that no
+    unit's events go on into the batch after it. The API works out a batch while the one ahead of it
+    is still being written, and keeps that work only if the batch ahead changed nothing it read:
+    batches that share no unit are worked out side by side instead of one after the other."""
+    rows = store.pending_rows(from_seq, 2 * size)
+    return rows[:unit_boundary([r.lpn for r in rows], size)]
+
+
+def unit_boundary(lpns: list[str | None], size: int) -> int:
+    """How many of these events, in order, make the next batch: the most, up to `size` and no fewer
+    than half of it, after which none of the units they name comes up again in the rest; `size`
+    when there is no such point. An event about no unit (a bin's) ends nowhere in particular."""
+    if len(lpns) <= size:
+        return len(lpns)
+    last_seen = {lpn: i for i, lpn in enumerate(lpns) if lpn}
+    cut, reach = size, -1  # reach: the last position at which a unit seen so far comes up
+    for i, lpn in enumerate(lpns[:size]):
+        if lpn:
+            reach = max(reach, last_seen[lpn])
+        if reach <= i and i + 1 >= max(1, size // 2):
+            cut = i + 1
+    return cut
 
 
 def _settle(in_flight: deque[tuple[list[PushRow], Future[httpx.Response]]]) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from domain import BlindReceipt, Disposition, Grade, QuarantineReleased, Role, UnitGraded, UnitState, UnitStored
@@ -160,6 +161,56 @@ def test_a_batch_planned_before_a_rival_push_is_decided_on_what_that_push_commit
     with erp_engine.connect() as conn:
         unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
     assert (unit.state, unit.grade, unit.version) == ("disputed", "C", 4)
+
+
+@pytest.mark.parametrize("shares_a_unit", [False, True], ids=["other-unit", "same-unit"])
+def test_a_batch_planned_before_the_one_ahead_of_it_committed_is_applied_on_what_that_one_wrote(
+        erp_engine, device_factory, catalogue, monkeypatch, shares_a_unit):
+    """A device keeps two batches on their way: the second is worked out on the state before the
+    first, while another worker still applies that one. Its plan stands only if the first batch
+    changed nothing it read; otherwise it is applied again once the first has committed."""
+    store, _ = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.GRADED)  # receive, inspect, grade
+    log = store.events()
+    if shares_a_unit:  # the unit received in the first batch is inspected and graded in the second
+        ahead, planned_batch = log[:1], log[1:]
+    else:
+        ahead = log
+        planned_batch = [craft("hh-1", 4, BlindReceipt(lpn=lpn(2), sku=catalogue.items[3].sku,
+                                                       bin_code="BIN-DCK-A01", reason_code="size_fit"))]
+    now = dt.datetime.now(dt.UTC)
+    other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
+    plan, still_holds = ingest._plan, ingest._Batch.still_holds
+    planned, held = [], []
+
+    def plan_then_the_batch_ahead(engine, device, *args):
+        if engine is other_process:  # the batch ahead, pushed in the other process
+            return plan(engine, device, *args)
+        planned.append(plan(engine, device, *args))
+        ingest.push_batch(other_process, Device("hh-1", "DC1"), ahead, sent_at=now, received_at=now)
+        return planned[-1]
+
+    def recorded_still_holds(batch, conn):
+        held.append((batch.device.device_id, batch.event_rows[0][2], still_holds(batch, conn)))
+        return held[-1][2]
+
+    monkeypatch.setattr(ingest._Batch, "still_holds", recorded_still_holds)
+    monkeypatch.setattr(ingest, "_plan", plan_then_the_batch_ahead)
+    try:
+        result = ingest.push_batch(erp_engine, Device("hh-1", "DC1"), planned_batch, sent_at=now, received_at=now)
+    finally:
+        other_process.dispose()
+    assert planned[0] is not None  # planned although the ledger was behind it on the snapshot
+    # The batch ahead was planned in its turn, and its plan held; the later one's held only if the
+    # batch ahead wrote nothing it had read.
+    assert held == [("hh-1", 1, True), ("hh-1", len(ahead) + 1, not shares_a_unit)]
+    assert [r[2] for r in result.results] == ["applied"] * len(planned_batch)
+    assert result.last_seq == len(ahead) + len(planned_batch)
+    with erp_engine.connect() as conn:
+        units = dict(conn.execute(select(t.units.c.lpn, t.units.c.state)).all())
+        seqs = conn.execute(select(t.events.c.device_seq).order_by(t.events.c.received_at, t.events.c.device_seq)).scalars().all()
+    assert units == ({LPN1: "graded"} if shares_a_unit else {LPN1: "graded", lpn(2): "received"})
+    assert seqs == list(range(1, result.last_seq + 1))
 
 
 def test_supervisor_resolves_a_dispute_and_the_unit_resumes(api, erp_engine, device_factory, catalogue):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from local_db.replica import Answer
 from tests.sync.workflow import receivable_lines, receive
 
 
@@ -19,3 +20,27 @@ def test_a_pulled_deletion_of_an_item_a_local_unit_uses_keeps_the_item_whole(sto
     rma_id, _, _ = receivable_lines(store)[0]
     store.apply_pulled([{"seq": 3, "kind": "rma", "key": rma_id, "body": {"deleted": True}}], cursor=3)
     assert store.rma(rma_id).lines  # a received unit refers to it: kept with its lines
+
+
+def test_answers_are_recorded_one_row_per_event_whatever_their_mix(store):
+    for number in range(1, 9):
+        receive(store, number, line=number % 2)
+    store.record_answers([
+        Answer(1, "applied"), Answer(2, "applied"),  # a run of plain answers...
+        Answer(3, "applied", "same_outcome_merged", reason="already received by another device"),
+        Answer(4, "applied"),  # ...broken by an answer with a rule, then another run
+        Answer(5, "conflict", "lpn_reused", "EXC-1", "license plate reused"),
+        Answer(7, "applied"), Answer(8, "applied"),  # after a gap
+    ])
+    store.record_answers([Answer(1, "duplicate"), Answer(6, "duplicate", reason="sent before")])
+    rows = store.db.execute(
+        "SELECT device_seq, status, rule, exception_id, reason FROM sync_results ORDER BY device_seq").fetchall()
+    assert rows == [
+        (1, "acknowledged", None, None, None), (2, "acknowledged", None, None, None),
+        (3, "acknowledged", "same_outcome_merged", None, "already received by another device"),
+        (4, "acknowledged", None, None, None),
+        (5, "conflict", "lpn_reused", "EXC-1", "license plate reused"),
+        (6, "acknowledged", None, None, "sent before"),
+        (7, "acknowledged", None, None, None), (8, "acknowledged", None, None, None),
+    ]
+    assert store.sync_counts() == {"pending": 0, "conflict": 1, "rejected": 0}

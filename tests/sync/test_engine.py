@@ -14,7 +14,7 @@ from erp import tables as t
 from erp.masterdata import put_reason_codes
 from local_db import DeviceStore
 from sync.credential import CredentialError, DeviceCredential, credential_path, load_credential, save_credential
-from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState
+from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState, unit_boundary
 from tests.conftest import ASSOCIATE, SUPERVISOR, open_device, snapshot
 from tests.faults import Fault, FaultProxy
 from tests.sync.conftest import server_units
@@ -332,3 +332,16 @@ def test_a_push_cut_off_mid_upload_is_no_server_error(central, erp_db, caplog):
         time.sleep(0.5)  # the server notices the closed connection
     assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
     assert server_events(erp_db, "dev-cut") == []
+
+
+@pytest.mark.parametrize(("lpns", "size", "cut"), [
+    (["a", "a", "b"], 5, 3),  # the whole rest of the outbox fits
+    (["a"] * 3 + ["b"] * 3 + ["c"] * 3, 6, 6),  # units end where the batch does
+    (["a", "a", "b", "b", "c", "c", "c", "d"], 6, 4),  # c goes on into the next batch: it waits for it
+    (["a", "b", "a", "b", "a", "b", "a", "b"], 4, 4),  # no unit ever ends: full batches
+    (["a", None, "a", None, "b", "b", "b"], 4, 4),  # bin events belong to no unit
+    (["a", "b", "c", "a", "b", "c", "d", "d"], 6, 6),  # a, b and c end within the batch
+    (["a", "a", "b", "b", "b", "b", "b", "b"], 6, 6),  # ending after a would send less than half: full
+])
+def test_a_batch_ends_where_no_unit_goes_on_into_the_next(lpns, size, cut):
+    assert unit_boundary(lpns, size) == cut
