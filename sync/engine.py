@@ -226,7 +226,8 @@ class SyncEngine:
         seq = self._resend_from or store.next_push_seq()
         total = store.sync_counts()["pending"]
         size, pushed = self._batch_size, 0
-        upcoming = _next_batch(store, seq, size)
+        outbox = _Outbox(store)
+        upcoming = outbox.batch(seq, size)
         in_flight: deque[tuple[list[PushRow], Future[httpx.Response]]] = deque()
 
         def send_upcoming() -> None:
@@ -239,7 +240,7 @@ class SyncEngine:
                 in_flight.append((upcoming, sender.submit(
                     self._request, "POST", "/sync/push", content=self._push_body(upcoming),
                     headers={"content-type": "application/json"}, expect=(200, 409, 413, 422))))
-                upcoming = _next_batch(store, upcoming[-1].device_seq + 1, size)
+                upcoming = outbox.batch(upcoming[-1].device_seq + 1, size)
 
         with ThreadPoolExecutor(max_workers=self._in_flight, thread_name_prefix="returnflow-push") as sender:
             try:
@@ -270,7 +271,7 @@ class SyncEngine:
                                            f"({problem.get('message')}); they are kept until it is upgraded")
                     else:
                         raise ProtocolError(f"the central API refused a push: {problem.get('message', response.status_code)}")
-                    upcoming = _next_batch(store, seq, size)
+                    upcoming = outbox.batch(seq, size)
                     send_upcoming()
             finally:
                 _settle(in_flight)  # no request outlives the sync
@@ -345,13 +346,23 @@ class SyncEngine:
             self._wake.clear()
 
 
-def _next_batch(store: DeviceStore, from_seq: int, size: int) -> list[PushRow]:
-    """The pending events from `from_seq` to send as one batch: `size` of them, or fewer so that no
-    unit's events go on into the batch after it. The API works out a batch while the one ahead of it
-    is still being written, and keeps that work only if the batch ahead changed nothing it read:
-    batches that share no unit are worked out side by side instead of one after the other."""
-    rows = store.pending_rows(from_seq, 2 * size)
-    return rows[:unit_boundary([r.lpn for r in rows], size)]
+class _Outbox:
+    """The pending events, read ahead, handed out in batches of up to `size` that end, where they
+    can, after the last event of the units they hold. The API works out a batch while the one ahead
+    of it is still being written, and keeps that work only if the batch ahead changed nothing it
+    read: batches that share no unit are worked out side by side instead of one after the other."""
+
+    def __init__(self, store: DeviceStore) -> None:
+        self._store = store
+        self._ahead: list[PushRow] = []  # read, not sent yet: a batch and the one after it
+
+    def batch(self, from_seq: int, size: int) -> list[PushRow]:
+        ahead = self._ahead if self._ahead and self._ahead[0].device_seq == from_seq else []
+        if len(ahead) < 2 * size:  # each event is read once, however many times it is looked ahead at
+            ahead += self._store.pending_rows(ahead[-1].device_seq + 1 if ahead else from_seq, 2 * size - len(ahead))
+        cut = unit_boundary([r.lpn for r in ahead], size)
+        batch, self._ahead = ahead[:cut], ahead[cut:]
+        return batch
 
 
 def unit_boundary(lpns: list[str | None], size: int) -> int:
