@@ -1,12 +1,13 @@
 """The device sync engine: pushes the outbox, pulls server state, and keeps trying.
 
 One sync pushes every unanswered event in device_seq order, in batches (photos first; two batches
-on their way at a time, so the API is never idle waiting for the device), records each answer in
-order, then pulls feed pages after the device's cursor until the feed is exhausted, each
-page applied with its cursor in one transaction. In the app it runs on its own thread with its
-own database connection, on a timer, on demand and after every failure with exponential backoff
-and jitter, so the UI never waits for the network. Whatever the server answers, no event is ever
-discarded: a refused batch stays in the outbox until the cause is fixed.
+on their way at a time, so the API is never idle waiting for the device; a batch ends, where it
+can, after the last event of its units, so the API can work out the next batch before this one is
+written), records each answer in order, then pulls feed pages after the device's cursor until the
+feed is exhausted, each page applied with its cursor in one transaction. In the app it runs on its
+own thread with its own database connection, on a timer, on demand and after every failure with
+exponential backoff and jitter, so the UI never waits for the network. Whatever the server
+answers, no event is ever discarded: a refused batch stays in the outbox until the cause is fixed.
 """
 
 from __future__ import annotations
