@@ -195,10 +195,10 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     async def push(request: Request, device: DeviceDep) -> Response:
         """Apply a batch of this device's events exactly once, in device_seq order."""
         nonlocal pushes_here
-        # A push that finds this worker busy with another has its connection closed when answered,
-        # so the sender's next push goes to whichever worker accepts it first, likely an idle one.
-        # Kept alive, two connections that landed on one worker would queue every batch there
-        # while the other workers idle.
+        # A push that finds this worker busy with another has its connection closed when its results
+        # are sent, so the sender's next push goes to whichever worker accepts it first, likely an
+        # idle one. Kept alive, two connections that landed on one worker would queue every batch
+        # there while the other workers idle. (A refused push's answer keeps its connection.)
         crowded = pushes_here > 0
         pushes_here += 1
         try:

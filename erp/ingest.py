@@ -281,15 +281,16 @@ def _plan(engine: Engine, device: Device, events: list[Event], heads: list[tuple
           received_at: dt.datetime, skew_ms: int) -> _Batch | None:
     """The batch applied to a read snapshot, without the write lock, so other pushes write meanwhile.
     Under the lock it is used only if it is the batch's turn and every read it made still gives the
-    same rows (_Batch.still_holds). None when the snapshot already holds some of its events, or when
-    an event needs the lock (one that reads or writes more than the memoised rows, such as closing an
-    exception or counting a bin).
+    same rows (_Batch.still_holds). None when the device has no ledger or the snapshot already holds
+    some of the batch's events, or when an event needs the lock (one that reads or writes more than
+    the memoised rows, such as closing an exception or counting a bin).
 
     The batch ahead of it may still be on its way (a device keeps two in flight, and another worker
-    may be applying it): the plan is made all the same, on the state before that batch. The batches
-    of a device's backlog mostly touch different units, so the plan usually still holds when that
-    batch has committed, and the device's batches are worked out side by side and written one after
-    another, instead of each waiting for the one ahead before it starts."""
+    process may be applying it): the plan is made all the same, on the state before that batch. A
+    device ends its batches where no unit goes on into the next, so the plan usually still holds
+    when that batch has committed: two workers work out a device's batches side by side and write
+    them one after another, instead of each waiting for the one ahead before it starts. A batch
+    whose predecessor has not arrived at all is planned in vain, then refused as a gap."""
     with reader(engine).connect() as conn, conn.begin():
         last = conn.execute(select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device.device_id)).scalar()
         if last is None or last >= events[0].device_seq:

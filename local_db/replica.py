@@ -51,7 +51,7 @@ STATUS_OF_OUTCOME = {"applied": "acknowledged", "duplicate": "acknowledged", "co
 
 
 class PushRow(NamedTuple):  # a tuple: built for every pending event, at a third of a dataclass's cost
-    """One pending event as stored: the payload stays the JSON text it was written as."""
+    """One event of the device's log as stored, for a push: the payload stays the JSON text it was written as."""
 
     device_seq: int
     event_id: str

@@ -250,12 +250,16 @@ class SyncEngine:
                     rows, answer = in_flight.popleft()
                     response = answer.result()
                     if response.status_code == 200:
-                        # The next batch leaves before this one's answers are written (an fsync): the
-                        # API applies batches one after another, and should not wait for this thread.
-                        send_upcoming()
-                        store.record_answers([
-                            Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"), r.get("reason"))
-                            for r in _json(response)["results"]])
+                        results = _json(response)["results"]
+                        try:
+                            # The next batch leaves before this one's answers are written (an fsync):
+                            # the API applies batches one after another, and should not wait for this thread.
+                            send_upcoming()
+                        finally:  # whatever sending it met (a photo upload that failed), the answers are kept
+                            store.record_answers([
+                                Answer(r["device_seq"], r["outcome"], r.get("rule"), r.get("exception_id"),
+                                       r.get("reason"))
+                                for r in results])
                         self._resend_from = None
                         pushed += len(rows)
                         self._progress("push", pushed, max(total, pushed))
@@ -355,7 +359,7 @@ class _Outbox:
 
     def __init__(self, store: DeviceStore) -> None:
         self._store = store
-        self._ahead: list[PushRow] = []  # read, not sent yet: a batch and the one after it
+        self._ahead: list[PushRow] = []  # read and not handed out yet: up to two batches' worth
 
     def batch(self, from_seq: int, size: int) -> list[PushRow]:
         ahead = self._ahead if self._ahead and self._ahead[0].device_seq == from_seq else []

@@ -30,9 +30,11 @@ def test_answers_are_recorded_one_row_per_event_whatever_their_mix(store):
         Answer(3, "applied", "same_outcome_merged", reason="already received by another device"),
         Answer(4, "applied"),  # ...broken by an answer with a rule, then another run
         Answer(5, "conflict", "lpn_reused", "EXC-1", "license plate reused"),
-        Answer(7, "applied"), Answer(8, "applied"),  # after a gap
+        Answer(7, "applied"), Answer(8, "rejected", "unknown_reference", reason="unknown item"),  # after a gap
     ])
-    store.record_answers([Answer(1, "duplicate"), Answer(6, "duplicate", reason="sent before")])
+    # A duplicate repeats what was answered before: it fills a gap but never overwrites an answer.
+    store.record_answers([Answer(5, "duplicate", "duplicate_event", "EXC-1"),
+                          Answer(6, "duplicate", "duplicate_event", reason="sent before")])
     rows = store.db.execute(
         "SELECT device_seq, status, rule, exception_id, reason FROM sync_results ORDER BY device_seq").fetchall()
     assert rows == [
@@ -40,7 +42,7 @@ def test_answers_are_recorded_one_row_per_event_whatever_their_mix(store):
         (3, "acknowledged", "same_outcome_merged", None, "already received by another device"),
         (4, "acknowledged", None, None, None),
         (5, "conflict", "lpn_reused", "EXC-1", "license plate reused"),
-        (6, "acknowledged", None, None, "sent before"),
-        (7, "acknowledged", None, None, None), (8, "acknowledged", None, None, None),
+        (6, "acknowledged", "duplicate_event", None, "sent before"),
+        (7, "acknowledged", None, None, None), (8, "rejected", "unknown_reference", None, "unknown item"),
     ]
-    assert store.sync_counts() == {"pending": 0, "conflict": 1, "rejected": 0}
+    assert store.sync_counts() == {"pending": 0, "conflict": 1, "rejected": 1}

@@ -141,6 +141,30 @@ def test_a_batch_answered_before_the_next_one_fails_is_recorded_as_acknowledged(
     assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
 
 
+def test_a_batchs_answers_are_kept_when_sending_the_next_batch_fails(central, handhelds, erp_db):
+    """The next batch leaves before this one's answers are written; if it cannot leave (here its
+    photo cannot be uploaded), the answers are written all the same."""
+    with FaultProxy(central.port, seed=7) as proxy:
+        device = handhelds("dev-a", url=proxy.url, batch_size=2, in_flight=1)
+        device.sync()
+        receive(device.store, 700)
+        lpn = receive(device.store, 701)
+        sha = device.store.add_photo(os.urandom(3000))
+        category = device.store.item(device.store.unit(lpn).sku).category
+        device.store.inspect(ASSOCIATE, lpn=lpn, answers={q: True for q in device.store._checklist(category)},
+                             photo_hashes=[sha])
+        # The first batch goes through; every try of the next batch's photo upload fails.
+        proxy.next_faults([None, Fault.ERROR_5XX, Fault.ERROR_5XX, Fault.ERROR_5XX])
+        with pytest.raises(SyncFailed):
+            device.sync()
+        applied = server_events(erp_db, "dev-a")
+        assert applied and all(outcome == "applied" for _, outcome in applied)
+        assert device.store.sync_counts()["pending"] == 3 - len(applied)  # the first batch's answers were kept
+        device.sync()
+    assert server_events(erp_db, "dev-a") == [(seq, "applied") for seq in range(1, 4)]
+    assert device.store.sync_counts() == {"pending": 0, "conflict": 0, "rejected": 0}
+
+
 @pytest.mark.parametrize("fault", [Fault.DROP_RESPONSE, Fault.CUT_RESPONSE, Fault.ERROR_5XX_AFTER])
 def test_two_batches_on_their_way_lose_answers_and_each_event_still_applies_once_in_order(
         central, handhelds, erp_db, fault):
