@@ -127,6 +127,30 @@ def test_different_decisions_dispute_the_unit_for_a_supervisor(api, erp_engine, 
     assert ("different_decisions_disputed", "hh-2") in audit
 
 
+def push_with_another_between_plan_and_write(erp_engine, monkeypatch, device_id, batch, other_device_id, other_batch):
+    """Push `batch`; between its plan and its write, push `other_batch` through a second engine on the
+    same database, standing for another API process (it has its own turn). Returns the result and
+    the plan that was made."""
+    now = dt.datetime.now(dt.UTC)
+    other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
+    plan = ingest._plan
+    planned = []
+
+    def plan_then_the_other_push(engine, device, *args):
+        if engine is other_process:
+            return plan(engine, device, *args)
+        planned.append(plan(engine, device, *args))
+        ingest.push_batch(other_process, Device(other_device_id, "DC1"), other_batch, sent_at=now, received_at=now)
+        return planned[-1]
+
+    monkeypatch.setattr(ingest, "_plan", plan_then_the_other_push)
+    try:
+        result = ingest.push_batch(erp_engine, Device(device_id, "DC1"), batch, sent_at=now, received_at=now)
+    finally:
+        other_process.dispose()
+    return result, planned[0]
+
+
 def test_a_batch_planned_before_a_rival_push_is_decided_on_what_that_push_committed(
         erp_engine, device_factory, catalogue, monkeypatch):
     """A push is worked out on a snapshot before it waits for the write lock. When another push
@@ -139,24 +163,9 @@ def test_a_batch_planned_before_a_rival_push_is_decided_on_what_that_push_commit
     device_factory("hh-2")
     grade_a = craft("hh-1", 3, UnitGraded(lpn=LPN1, grade=Grade.A), base_version=2)
     rival_c = craft("hh-2", 1, UnitGraded(lpn=LPN1, grade=Grade.C), base_version=2)
-    # Another engine on the same database stands for another API process: it has its own turn.
-    other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
-    plan = ingest._plan
-    planned = []
-
-    def plan_then_rival(engine, device, *args):
-        if device.device_id != "hh-1":
-            return plan(engine, device, *args)
-        planned.append(plan(engine, device, *args))
-        ingest.push_batch(other_process, Device("hh-2", "DC1"), [rival_c], sent_at=now, received_at=now)
-        return planned[-1]
-
-    monkeypatch.setattr(ingest, "_plan", plan_then_rival)
-    try:
-        result = ingest.push_batch(erp_engine, Device("hh-1", "DC1"), [grade_a], sent_at=now, received_at=now)
-    finally:
-        other_process.dispose()
-    assert planned[0] is not None  # the batch was planned, on the unit as it was before the rival grade
+    result, planned = push_with_another_between_plan_and_write(
+        erp_engine, monkeypatch, "hh-1", [grade_a], "hh-2", [rival_c])
+    assert planned is not None  # the batch was planned, on the unit as it was before the rival grade
     assert (result.results[0][2], result.results[0][3]) == ("conflict", "different_decisions_disputed")
     with erp_engine.connect() as conn:
         unit = conn.execute(select(t.units).where(t.units.c.lpn == LPN1)).one()
@@ -178,29 +187,17 @@ def test_a_batch_planned_before_the_one_ahead_of_it_committed_is_applied_on_what
         ahead = log
         planned_batch = [craft("hh-1", 4, BlindReceipt(lpn=lpn(2), sku=catalogue.items[3].sku,
                                                        bin_code="BIN-DCK-A01", reason_code="size_fit"))]
-    now = dt.datetime.now(dt.UTC)
-    other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
-    plan, still_holds = ingest._plan, ingest._Batch.still_holds
-    planned, held = [], []
-
-    def plan_then_the_batch_ahead(engine, device, *args):
-        if engine is other_process:  # the batch ahead, pushed in the other process
-            return plan(engine, device, *args)
-        planned.append(plan(engine, device, *args))
-        ingest.push_batch(other_process, Device("hh-1", "DC1"), ahead, sent_at=now, received_at=now)
-        return planned[-1]
+    still_holds = ingest._Batch.still_holds
+    held = []
 
     def recorded_still_holds(batch, conn):
         held.append((batch.device.device_id, batch.event_rows[0][2], still_holds(batch, conn)))
         return held[-1][2]
 
     monkeypatch.setattr(ingest._Batch, "still_holds", recorded_still_holds)
-    monkeypatch.setattr(ingest, "_plan", plan_then_the_batch_ahead)
-    try:
-        result = ingest.push_batch(erp_engine, Device("hh-1", "DC1"), planned_batch, sent_at=now, received_at=now)
-    finally:
-        other_process.dispose()
-    assert planned[0] is not None  # planned although the ledger was behind it on the snapshot
+    result, planned = push_with_another_between_plan_and_write(
+        erp_engine, monkeypatch, "hh-1", planned_batch, "hh-1", ahead)
+    assert planned is not None  # planned although the ledger was behind it on the snapshot
     # The batch ahead was planned in its turn, and its plan held; the later one's held only if the
     # batch ahead wrote nothing it had read.
     assert held == [("hh-1", 1, True), ("hh-1", len(ahead) + 1, not shares_a_unit)]
