@@ -26,11 +26,16 @@ def camera_source(option: str | None) -> int | str | None:
     """The camera to use: an index or a video file from `option`, else camera 0 when one opens."""
     if option:
         return int(option) if option.isdigit() else option
+    # No camera is the usual case on a desk: OpenCV's warnings about failing to open one would only
+    # alarm whoever reads the terminal, so its log is quiet for the probe and restored after.
+    log_level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     capture = cv2.VideoCapture(0)
     try:
         return 0 if capture.isOpened() else None
     finally:
         capture.release()
+        cv2.utils.logging.setLogLevel(log_level)
 
 
 def blank_png() -> bytes:
