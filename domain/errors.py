@@ -6,6 +6,9 @@ ReturnflowError
 │   ├── UnknownEntity          an item, bin, RMA, unit or user that does not exist
 │   ├── IllegalTransition      a unit cannot make this move from its state
 │   ├── PermissionDenied       the actor's role may not do this
+│   ├── SignInFailed           wrong user or PIN (the same words for both)
+│   │   ├── PinMalformed       not 4 to 8 digits: not counted as a try
+│   │   └── SignInLocked       too many wrong PINs: refused until a given time
 │   ├── OverrideReasonRequired choosing another disposition than suggested needs a reason
 │   ├── ApprovalRequired       the override needs a supervisor's approval
 │   └── BinTypeMismatch        the bin's type does not fit the unit's disposition
@@ -14,6 +17,8 @@ Every message is written for the person holding the scanner.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 
 class ReturnflowError(Exception):
@@ -57,6 +62,28 @@ class SignInFailed(DomainError):
 
     def __init__(self) -> None:
         super().__init__("wrong user or PIN: try again")
+
+
+class PinMalformed(SignInFailed):
+    """Not a PIN at all (PINs are 4 to 8 digits): refused before any check, and not counted as a try."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(self, "a PIN is 4 to 8 digits (0-9): type digits only")
+
+
+class SignInLocked(SignInFailed):
+    """Too many wrong PINs in a row: the person is refused, even with the right PIN, until `until`.
+    An unknown user id is locked the same way, so the words never tell who exists."""
+
+    def __init__(self, user_id: str, until: dt.datetime, wrong_pins: int) -> None:
+        self.user_id = user_id
+        self.until = until
+        self.wrong_pins = wrong_pins
+        # The device's local time, rounded up to the minute: "until 14:05" is never too early.
+        shown = until.astimezone()
+        if shown.second or shown.microsecond:
+            shown = shown.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        DomainError.__init__(self, f"{user_id} is locked until {shown:%H:%M} after {wrong_pins} wrong PINs")
 
 
 class OverrideReasonRequired(DomainError):

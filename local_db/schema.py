@@ -117,9 +117,17 @@ _V2 = (
     """CREATE INDEX exceptions_status ON exceptions(status)""",
 )
 
+_V3 = (
+    # Wrong PINs per typed user id (known or not, so that a lockout tells nothing about who exists),
+    # and when a lockout ends, in ms of the device's wall clock. A right PIN deletes the row.
+    """CREATE TABLE pin_tries (
+        user_id TEXT PRIMARY KEY, wrong INTEGER NOT NULL, locked_until_ms INTEGER) STRICT, WITHOUT ROWID""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "device store: master data, event log, outbox, projections", _V1),
     Migration(2, "sync: conflict outcomes, pulled unit states, photos, exceptions", _V2),
+    Migration(3, "PIN lockout: wrong PINs per person", _V3),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

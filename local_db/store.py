@@ -48,7 +48,6 @@ from domain import (
     ReturnUnit,
     Rma,
     RmaReceipt,
-    SignInFailed,
     UnitGraded,
     UnitQuarantined,
     UnitStored,
@@ -58,14 +57,13 @@ from domain import (
     decide,
     require,
     uuid7,
-    verify_pin,
 )
 from domain.demo import DemoCatalogue
 from domain.events import validate_device_id
 from domain.evolve import check_receiving_bin, check_store_bin, evolve, resolution_resumes
 from domain.gs1 import normalize_gtin
 
-from . import master, replica
+from . import master, pins, replica
 from .errors import NotInitialized, SchemaTooNew, StoreError
 from .projection import PROJECTION_TABLES, load_unit, project
 from .schema import LATEST_VERSION, migrate, schema_version
@@ -81,6 +79,8 @@ class Environment:
 
     wall_ms: Callable[[], int] = _system_wall_ms
     random_bytes: Callable[[int], bytes] = os.urandom
+    # How long a person stays locked out after too many wrong PINs (domain.pins.MAX_WRONG_PINS).
+    pin_lockout: dt.timedelta = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -487,14 +487,17 @@ class DeviceStore:
             return self._append(actor, payload, base_version=0)
 
     def sign_in(self, user_id: str, pin: str) -> Actor:
-        """Check a user's PIN offline, against the users this device has synced."""
-        try:
-            user = self.user(user_id)
-        except UnknownEntity:
-            raise SignInFailed() from None
-        if not user.active or not verify_pin(pin, user.pin_hash):
-            raise SignInFailed()
-        return Actor(user_id=user.user_id, role=user.role)
+        """Check a user's PIN offline, against the users this device has synced. Raises SignInFailed
+        for a wrong PIN or an unknown user alike, PinMalformed for what is not 4 to 8 digits (not
+        counted) and SignInLocked once too many wrong PINs lock the person out (local_db.pins)."""
+        now_ms = self._env.wall_ms()
+        with self._write() as conn:
+            actor = pins.check_pin(conn, user_id, pin, now_ms)
+            if actor is not None:
+                pins.forget_wrong_pins(conn, user_id)
+                return actor
+            refusal = pins.count_wrong_pin(conn, user_id, now_ms, self._env.pin_lockout)
+        raise refusal
 
     # --- sync -------------------------------------------------------------------------------
 
@@ -632,10 +635,19 @@ class DeviceStore:
         require(actor, permission)
 
     def _approver(self, user_id: str, pin: str | None) -> Actor:
-        user = self.user(user_id)
-        if not user.active or not pin or not verify_pin(pin, user.pin_hash):
-            raise PermissionDenied(user_id, user.role.value, "approve: wrong PIN")
-        return Actor(user_id=user.user_id, role=user.role)
+        """The approving supervisor, by PIN; wrong PINs count with the person's sign-in tries."""
+        now_ms = self._env.wall_ms()
+        actor = pins.check_pin(self._conn, user_id, pin, now_ms)
+        if actor is not None:
+            pins.forget_wrong_pins(self._conn, user_id)
+            return actor
+        # The command asking for approval fails, yet the wrong PIN must count: its transaction is
+        # rolled back here, as the refusal would have it, and the try is saved in one of its own.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        with self._write() as conn:
+            refusal = pins.count_wrong_pin(conn, user_id, now_ms, self._env.pin_lockout)
+        raise refusal
 
     def _known_code(self, table: str, code: str) -> None:
         if self._conn.execute(f"SELECT 1 FROM {table} WHERE code = ?", (code,)).fetchone() is None:

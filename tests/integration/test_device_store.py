@@ -20,6 +20,7 @@ from domain import (
     PermissionDenied,
     RmaReceipt,
     RmaState,
+    SignInFailed,
     UnitState,
     UnknownEntity,
 )
@@ -215,7 +216,7 @@ def test_override_needs_reason_then_supervisor_pin(store, catalogue):
         store.decide_disposition(ASSOCIATE, lpn=LPN1, disposition=Disposition.LIQUIDATE)
     with pytest.raises(ApprovalRequired):
         store.decide_disposition(ASSOCIATE, lpn=LPN1, disposition=Disposition.LIQUIDATE, override_reason="works fine")
-    with pytest.raises(PermissionDenied, match="wrong PIN"):
+    with pytest.raises(SignInFailed, match="wrong user or PIN"):
         store.decide_disposition(ASSOCIATE, lpn=LPN1, disposition=Disposition.LIQUIDATE, override_reason="works fine",
                                  approver_id="sam", approver_pin="0000")
     with pytest.raises(PermissionDenied, match="alex \\(associate\\) is not allowed to approve override"):
