@@ -14,6 +14,9 @@ class UnitState(StrEnum):
     DISPUTED = "disputed"
     STORED = "stored"
     CLOSED = "closed"
+    # A receipt undone (wrong RMA, wrong item, double scan): final, and no unit at all for stock
+    # or for its RMA line. Its LPN may be received again, as a new receipt.
+    VOIDED = "voided"
 
 
 class Grade(StrEnum):

@@ -46,6 +46,11 @@ class EventType(StrEnum):
     BIN_REASSIGNMENT = "bin_reassigned"
     BIN_COUNT = "bin_counted"
     EXCEPTION_RESOLUTION = "exception_resolved"
+    # Corrections: a unit's last step undone by a new event (the log is never edited).
+    RECEIPT_VOID = "receipt_voided"
+    REGRADE = "unit_regraded"
+    DISPOSITION_REOPENING = "disposition_reopened"
+    MOVE = "unit_moved"
 
 
 class _Receipt(Model):
@@ -135,6 +140,50 @@ class ExceptionResolved(Model):
     note: Text
 
 
+class ReceiptVoided(Model):
+    """A receipt undone while nothing else was done to the unit; its LPN is free again."""
+
+    type: Literal[EventType.RECEIPT_VOID] = EventType.RECEIPT_VOID
+    lpn: Lpn
+    reason: Text
+
+
+class UnitRegraded(Model):
+    """Another grade for a graded unit, or a dispositioned one not yet stored (its disposition goes:
+    the suggestion depends on the grade). It names the grade it corrects, so that the server can
+    tell a correction of what stands from one of a grade another device changed meanwhile."""
+
+    type: Literal[EventType.REGRADE] = EventType.REGRADE
+    lpn: Lpn
+    grade: Grade
+    previous_grade: Grade
+    reason: Text
+
+    @model_validator(mode="after")
+    def _changes_the_grade(self) -> UnitRegraded:
+        if self.grade is self.previous_grade:
+            raise ValueError(f"the unit is graded {self.grade.value} already: choose another grade")
+        return self
+
+
+class DispositionReopened(Model):
+    """A disposition withdrawn before storage: the unit is graded again and decided again, through
+    the disposition rules like any decision. It names the disposition it withdraws (see UnitRegraded)."""
+
+    type: Literal[EventType.DISPOSITION_REOPENING] = EventType.DISPOSITION_REOPENING
+    lpn: Lpn
+    previous_disposition: Disposition
+    reason: Text
+
+
+class UnitMoved(Model):
+    """A stored unit (or a quarantined one in a quarantine bin) moved to another bin that fits it."""
+
+    type: Literal[EventType.MOVE] = EventType.MOVE
+    lpn: Lpn
+    bin_code: BinCode
+
+
 Payload = Annotated[
     RmaReceipt
     | BlindReceipt
@@ -146,7 +195,11 @@ Payload = Annotated[
     | QuarantineReleased
     | BinReassigned
     | BinCounted
-    | ExceptionResolved,
+    | ExceptionResolved
+    | ReceiptVoided
+    | UnitRegraded
+    | DispositionReopened
+    | UnitMoved,
     Field(discriminator="type"),
 ]
 
@@ -163,6 +216,11 @@ EVENT_PERMISSION: dict[EventType, Permission] = {
     EventType.BIN_REASSIGNMENT: Permission.REASSIGN_BIN,
     EventType.BIN_COUNT: Permission.COUNT_BIN,
     EventType.EXCEPTION_RESOLUTION: Permission.RESOLVE_EXCEPTION,
+    # A correction needs the permission of the step it corrects.
+    EventType.RECEIPT_VOID: Permission.RECEIVE,
+    EventType.REGRADE: Permission.GRADE,
+    EventType.DISPOSITION_REOPENING: Permission.DECIDE_DISPOSITION,
+    EventType.MOVE: Permission.STORE,
 }
 
 

@@ -1,27 +1,42 @@
 """How each event changes a return unit: the one place both commands (to validate) and
-projections (to apply) ask, so a device's checks and its replay can never disagree."""
+projections (to apply) ask, so a device's checks and its replay can never disagree.
+
+Corrections ("undo the last step") are events like any other, never edits of the log. Changing a
+disposition is modelled as reopening it (DispositionReopened: dispositioned -> graded) followed by
+an ordinary DispositionDecided, rather than one "disposition changed" event carrying the new
+decision: the new decision then goes through exactly the same rules, override reasons, approvals
+and server checks as every decision, and undoing a step always returns the unit to the state
+before that step, as a regrade and a voided receipt do too.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from .codes import BIN_TYPE_FOR_DISPOSITION, PROCESSING_BIN_TYPES, BinType, Disposition, Grade, UnitState
 from .entities import Bin, ReturnUnit
-from .errors import BinTypeMismatch, InvalidInput
+from .errors import BinTypeMismatch, IllegalTransition, InvalidInput
 from .events import (
     BlindReceipt,
     DispositionDecided,
+    DispositionReopened,
     ExceptionResolved,
     InspectionRecorded,
     QuarantineReleased,
+    ReceiptVoided,
     RmaReceipt,
     UnitGraded,
+    UnitMoved,
     UnitQuarantined,
+    UnitRegraded,
     UnitStored,
 )
+from .labels import bin_type_of
 from .units import UnitEvent, advance
 
 UnitPayload = (
     InspectionRecorded | UnitGraded | DispositionDecided | UnitStored | UnitQuarantined
-    | QuarantineReleased | ExceptionResolved
+    | QuarantineReleased | ExceptionResolved | ReceiptVoided | UnitRegraded | DispositionReopened | UnitMoved
 )
 
 
@@ -39,6 +54,11 @@ def received_unit(payload: RmaReceipt | BlindReceipt, *, reason_code: str) -> Re
         state=UnitState.RECEIVED,
         bin_code=payload.bin_code,
     )
+
+
+def lpn_is_free(unit: ReturnUnit | None) -> bool:
+    """Whether a receipt may put a new unit under this LPN: none holds it, or its receipt was voided."""
+    return unit is None or unit.state is UnitState.VOIDED
 
 
 def evolve(unit: ReturnUnit, payload: UnitPayload) -> ReturnUnit:
@@ -61,7 +81,55 @@ def evolve(unit: ReturnUnit, payload: UnitPayload) -> ReturnUnit:
         case ExceptionResolved(grade=grade, disposition=disposition):
             changes = {k: v for k, v in (("grade", grade), ("disposition", disposition)) if v is not None}
             return advance(unit, UnitEvent.RESOLVE, **changes)
+        case ReceiptVoided():
+            return advance(unit, UnitEvent.VOID)
+        case UnitRegraded(grade=grade):
+            return advance(unit, UnitEvent.REGRADE, grade=grade, disposition=None)
+        case DispositionReopened():
+            return advance(unit, UnitEvent.REOPEN, disposition=None)
+        case UnitMoved(bin_code=bin_code):
+            if unit.state is UnitState.QUARANTINED and bin_type_of(unit.bin_code) is not BinType.QUARANTINE:
+                raise IllegalTransition(unit.lpn, unit.state.value, UnitEvent.MOVE.value,
+                                        "a quarantined unit is put away in a quarantine bin before it is moved")
+            return advance(unit, UnitEvent.MOVE, bin_code=bin_code)
     raise TypeError(f"not a unit event: {payload!r}")
+
+
+class Correction(StrEnum):
+    """The one correction a unit's current state offers: its last step undone."""
+
+    VOID_RECEIPT = "void_receipt"
+    REGRADE = "regrade"
+    REOPEN_DISPOSITION = "reopen_disposition"
+    MOVE = "move"
+
+    @property
+    def label(self) -> str:
+        """What the handheld's Undo button says."""
+        return _CORRECTION_LABELS[self]
+
+
+_CORRECTION_LABELS = {
+    Correction.VOID_RECEIPT: "Void this receipt",
+    Correction.REGRADE: "Change the grade",
+    Correction.REOPEN_DISPOSITION: "Change the disposition",
+    Correction.MOVE: "Move to another bin",
+}
+_LAST_STEP_CORRECTION = {
+    UnitState.RECEIVED: Correction.VOID_RECEIPT,
+    UnitState.GRADED: Correction.REGRADE,
+    UnitState.DISPOSITIONED: Correction.REOPEN_DISPOSITION,
+    UnitState.STORED: Correction.MOVE,
+}
+
+
+def correction_for(unit: ReturnUnit) -> Correction | None:
+    """The correction that undoes `unit`'s last step, or None when it has none (an inspection, a
+    hold, a dispute or a closed unit is not undone from the handheld). A dispositioned unit may also
+    be regraded (UnitRegraded); its last step, the disposition, is what Undo offers."""
+    if unit.state is UnitState.QUARANTINED and bin_type_of(unit.bin_code) is BinType.QUARANTINE:
+        return Correction.MOVE
+    return _LAST_STEP_CORRECTION.get(unit.state)
 
 
 def required_bin_type(unit: ReturnUnit) -> BinType:

@@ -20,6 +20,11 @@ class UnitEvent(StrEnum):
     DISPUTE = "dispute"
     RESOLVE = "resolve"
     CLOSE = "close"
+    # Corrections of a unit's last step (see domain.evolve.correction_for).
+    VOID = "void"
+    REGRADE = "regrade"
+    REOPEN = "reopen"
+    MOVE = "move"
 
 
 class _Resume:
@@ -50,6 +55,16 @@ TRANSITIONS: Final[dict[tuple[UnitState, UnitEvent], UnitState | _Resume]] = {
     **{(state, E.DISPUTE): S.DISPUTED for state in (*_BEFORE_STORED, S.STORED)},
     (S.DISPUTED, E.RESOLVE): RESUME,
     (S.STORED, E.CLOSE): S.CLOSED,
+    # Corrections. A receipt is voided only while nothing else was done to the unit.
+    (S.RECEIVED, E.VOID): S.VOIDED,
+    # Before storage a grade may change; a dispositioned unit is then decided again.
+    (S.GRADED, E.REGRADE): S.GRADED,
+    (S.DISPOSITIONED, E.REGRADE): S.GRADED,
+    (S.DISPOSITIONED, E.REOPEN): S.GRADED,
+    # A stored unit moves between bins; a quarantined one stays on hold (evolve checks it is in a
+    # quarantine bin already: until then it is stored, not moved).
+    (S.STORED, E.MOVE): S.STORED,
+    (S.QUARANTINED, E.MOVE): S.QUARANTINED,
 }
 
 _HOLDS = {E.QUARANTINE, E.DISPUTE}
@@ -58,6 +73,8 @@ _HOLDS = {E.QUARANTINE, E.DISPUTE}
 def _why_refused(state: UnitState, event: UnitEvent) -> str:
     if state is S.CLOSED:
         return "the unit is closed"
+    if state is S.VOIDED:
+        return "its receipt was voided"
     if state is S.DISPUTED:
         return "the unit is disputed and waits for a supervisor"
     allowed = sorted(s.value for (s, e) in TRANSITIONS if e is event)

@@ -15,6 +15,7 @@ from domain import (
     Disposition,
     DispositionDecided,
     DispositionDecision,
+    DispositionReopened,
     Event,
     EventType,
     ExceptionResolved,
@@ -22,10 +23,13 @@ from domain import (
     Inspection,
     InspectionRecorded,
     QuarantineReleased,
+    ReceiptVoided,
     RmaReceipt,
     Role,
     UnitGraded,
+    UnitMoved,
     UnitQuarantined,
+    UnitRegraded,
     UnitStored,
     uuid7,
 )
@@ -48,6 +52,10 @@ PAYLOADS = [
                   move_contents_to="BIN-QUA-Q02"),
     BinCounted(bin_code="BIN-RST-R01", counts={"ELE-10000": 2}),
     ExceptionResolved(exception_id="EXC-7", lpn=LPN, grade=Grade.C, note="second inspection wins"),
+    ReceiptVoided(lpn=LPN, reason="scanned twice"),
+    UnitRegraded(lpn=LPN, grade=Grade.C, previous_grade=Grade.B, reason="scratch under the sticker"),
+    DispositionReopened(lpn=LPN, previous_disposition=Disposition.RESTOCK, reason="box crushed after all"),
+    UnitMoved(lpn=LPN, bin_code="BIN-RST-R02"),
 ]
 
 
@@ -98,3 +106,18 @@ def test_unknown_payload_fields_are_refused():
 def test_payload_refuses_a_bad_license_plate(lpn):
     with pytest.raises(ValidationError, match="lpn"):
         UnitGraded(lpn=lpn, grade=Grade.A)
+
+
+def test_a_regrade_must_change_the_grade():
+    with pytest.raises(ValidationError, match="graded B already"):
+        UnitRegraded(lpn=LPN, grade=Grade.B, previous_grade=Grade.B, reason="looked again")
+
+
+@pytest.mark.parametrize("correction", [ReceiptVoided, UnitRegraded, DispositionReopened])
+def test_a_correction_of_a_decision_or_receipt_needs_a_reason(correction):
+    fields = {"lpn": LPN, "grade": Grade.C, "previous_grade": Grade.B, "previous_disposition": Disposition.SCRAP}
+    wanted = {name: fields[name] for name in correction.model_fields if name in fields}
+    with pytest.raises(ValidationError, match="reason"):
+        correction(**wanted)
+    with pytest.raises(ValidationError, match="reason"):
+        correction(**wanted, reason="")

@@ -29,6 +29,12 @@ EXPECTED: dict[tuple[UnitState, UnitEvent], UnitState | object] = {
     (S.STORED, E.DISPUTE): S.DISPUTED,
     (S.DISPUTED, E.RESOLVE): RESUME,
     (S.STORED, E.CLOSE): S.CLOSED,
+    (S.RECEIVED, E.VOID): S.VOIDED,
+    (S.GRADED, E.REGRADE): S.GRADED,
+    (S.DISPOSITIONED, E.REGRADE): S.GRADED,
+    (S.DISPOSITIONED, E.REOPEN): S.GRADED,
+    (S.STORED, E.MOVE): S.STORED,
+    (S.QUARANTINED, E.MOVE): S.QUARANTINED,
 }
 ALL_PAIRS = list(itertools.product(UnitState, UnitEvent))
 REFUSED = [pair for pair in ALL_PAIRS if pair not in EXPECTED]
@@ -66,6 +72,11 @@ def test_refused_transition_names_unit_state_event_and_why(state, event):
 def test_refusal_explains_a_closed_unit():
     with pytest.raises(IllegalTransition, match="the unit is closed"):
         next_state(unit_in(S.CLOSED), E.INSPECT)
+
+
+def test_refusal_explains_a_voided_receipt():
+    with pytest.raises(IllegalTransition, match="its receipt was voided"):
+        next_state(unit_in(S.VOIDED), E.INSPECT)
 
 
 def test_refusal_explains_a_disputed_unit():

@@ -1,0 +1,130 @@
+"""Corrections of a unit's last step: how each one changes the unit, which states refuse it, and
+which one the handheld offers for a unit (domain.evolve.correction_for)."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import (
+    Disposition,
+    DispositionReopened,
+    Grade,
+    IllegalTransition,
+    ReceiptVoided,
+    ReturnUnit,
+    UnitMoved,
+    UnitRegraded,
+    UnitState,
+)
+from domain.evolve import Correction, correction_for, evolve, lpn_is_free
+
+S = UnitState
+LPN = "LPN-0000000017"
+VOID = ReceiptVoided(lpn=LPN, reason="received on the wrong RMA")
+REGRADE = UnitRegraded(lpn=LPN, grade=Grade.C, previous_grade=Grade.A, reason="scratch found")
+REOPEN = DispositionReopened(lpn=LPN, previous_disposition=Disposition.RESTOCK, reason="wrong button")
+MOVE = UnitMoved(lpn=LPN, bin_code="BIN-RST-R02")
+
+
+def unit(state: UnitState, **fields: object) -> ReturnUnit:
+    defaults: dict[str, object] = {"bin_code": "BIN-DCK-A01"}
+    if state in (S.GRADED, S.DISPOSITIONED, S.STORED):
+        defaults["grade"] = Grade.A
+    if state in (S.DISPOSITIONED, S.STORED):
+        defaults["disposition"] = Disposition.RESTOCK
+    if state is S.STORED:
+        defaults["bin_code"] = "BIN-RST-R01"
+    if state in (S.QUARANTINED, S.DISPUTED):
+        defaults["held_from"] = S.GRADED
+    return ReturnUnit(lpn=LPN, sku="ELE-10000", reason_code="defective", state=state, **(defaults | fields))
+
+
+def test_voiding_a_received_unit_makes_it_voided_and_frees_its_lpn():
+    received = unit(S.RECEIVED)
+    assert not lpn_is_free(received)
+    voided = evolve(received, VOID)
+    assert voided.state is S.VOIDED
+    assert lpn_is_free(voided) and lpn_is_free(None)
+
+
+@pytest.mark.parametrize("state", [s for s in UnitState if s is not S.RECEIVED])
+def test_a_receipt_is_voided_only_while_nothing_else_was_done(state):
+    with pytest.raises(IllegalTransition, match="void"):
+        evolve(unit(state), VOID)
+
+
+def test_regrading_a_graded_unit_changes_its_grade():
+    regraded = evolve(unit(S.GRADED), REGRADE)
+    assert (regraded.state, regraded.grade, regraded.disposition) == (S.GRADED, Grade.C, None)
+
+
+def test_regrading_a_dispositioned_unit_drops_its_disposition_to_be_decided_again():
+    regraded = evolve(unit(S.DISPOSITIONED), REGRADE)
+    assert (regraded.state, regraded.grade, regraded.disposition) == (S.GRADED, Grade.C, None)
+
+
+@pytest.mark.parametrize("state", [S.RECEIVED, S.INSPECTED, S.STORED, S.QUARANTINED, S.DISPUTED, S.CLOSED, S.VOIDED])
+def test_regrade_is_refused_before_grading_and_from_storage_on(state):
+    with pytest.raises(IllegalTransition, match="regrade"):
+        evolve(unit(state), REGRADE)
+
+
+def test_reopening_a_disposition_returns_the_unit_to_graded():
+    reopened = evolve(unit(S.DISPOSITIONED), REOPEN)
+    assert (reopened.state, reopened.grade, reopened.disposition) == (S.GRADED, Grade.A, None)
+
+
+@pytest.mark.parametrize("state", [s for s in UnitState if s is not S.DISPOSITIONED])
+def test_only_a_dispositioned_unit_not_yet_stored_is_reopened(state):
+    with pytest.raises(IllegalTransition, match="reopen"):
+        evolve(unit(state), REOPEN)
+
+
+def test_moving_a_stored_unit_changes_its_bin_and_keeps_it_stored():
+    moved = evolve(unit(S.STORED), MOVE)
+    assert (moved.state, moved.bin_code) == (S.STORED, "BIN-RST-R02")
+
+
+def test_a_quarantined_unit_in_a_quarantine_bin_moves_and_stays_on_hold():
+    held = unit(S.QUARANTINED, bin_code="BIN-QUA-Q01", held_from=S.DISPOSITIONED)
+    moved = evolve(held, UnitMoved(lpn=LPN, bin_code="BIN-QUA-Q02"))
+    assert (moved.state, moved.held_from, moved.bin_code) == (S.QUARANTINED, S.DISPOSITIONED, "BIN-QUA-Q02")
+
+
+def test_a_quarantined_unit_not_yet_put_away_is_stored_not_moved():
+    with pytest.raises(IllegalTransition, match="put away in a quarantine bin before it is moved"):
+        evolve(unit(S.QUARANTINED), UnitMoved(lpn=LPN, bin_code="BIN-QUA-Q02"))
+
+
+@pytest.mark.parametrize("state", [S.RECEIVED, S.INSPECTED, S.GRADED, S.DISPOSITIONED, S.DISPUTED, S.CLOSED,
+                                   S.VOIDED])
+def test_only_a_stored_or_held_unit_is_moved(state):
+    with pytest.raises(IllegalTransition, match="move"):
+        evolve(unit(state), MOVE)
+
+
+@pytest.mark.parametrize(("state", "fields", "expected"), [
+    (S.RECEIVED, {}, Correction.VOID_RECEIPT),
+    (S.INSPECTED, {}, None),
+    (S.GRADED, {}, Correction.REGRADE),
+    (S.DISPOSITIONED, {}, Correction.REOPEN_DISPOSITION),
+    (S.STORED, {}, Correction.MOVE),
+    (S.QUARANTINED, {"bin_code": "BIN-QUA-Q01"}, Correction.MOVE),
+    (S.QUARANTINED, {}, None),
+    (S.DISPUTED, {}, None),
+    (S.CLOSED, {}, None),
+    (S.VOIDED, {}, None),
+], ids=lambda v: getattr(v, "value", None) or str(v))
+def test_correction_for_names_the_one_undo_of_the_units_last_step(state, fields, expected):
+    assert correction_for(unit(state, **fields)) is expected
+
+
+@pytest.mark.parametrize("correction", list(Correction))
+def test_every_correction_offered_is_one_the_state_machine_allows(correction):
+    payload = {Correction.VOID_RECEIPT: VOID, Correction.REGRADE: REGRADE, Correction.REOPEN_DISPOSITION: REOPEN,
+               Correction.MOVE: MOVE}[correction]
+    state = {Correction.VOID_RECEIPT: S.RECEIVED, Correction.REGRADE: S.GRADED,
+             Correction.REOPEN_DISPOSITION: S.DISPOSITIONED, Correction.MOVE: S.STORED}[correction]
+    assert correction_for(unit(state)) is correction
+    evolve(unit(state), payload)
+    assert correction.label
