@@ -1,4 +1,5 @@
-"""Read queries for the handheld's screens: work queues, RMA progress, quarantine bins, exceptions.
+"""Read queries for the handheld's screens: work queues, RMA progress, quarantine bins, exceptions,
+a unit's card and photos, and where to put a unit away.
 
 Each reads the store's projections in one statement or two; a device holds thousands of units,
 not millions, so none of them needs more than the indexes the commands already keep.
@@ -6,12 +7,16 @@ not millions, so none of them needs more than the indexes the commands already k
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from domain import UnitState
+from domain import BinType, Disposition, Grade, ReturnUnit, UnitState
+from domain.bins import BinCandidate, put_away_bin
 
+from .projection import load_unit
+from .replica import unit_from_body
 from .store import DeviceStore
 
 # The queues a home screen shows, in the order work flows, with the step each one waits for.
@@ -68,15 +73,63 @@ class OpenException:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class UnitStep:
+    """One of this device's events about a unit, with what the server made of it so far."""
+
+    device_seq: int
+    type: str
+    actor: str
+    occurred_at: dt.datetime
+    device_id: str
+    status: str  # "pending", "acknowledged", "conflict" or "rejected"
+    rule: str | None  # the named rule that settled a conflict (or merged a step another device recorded)
+    exception_id: str | None  # the supervisor's exception a conflict opened
+    reason: str | None  # why the server rejected it, or what the conflict was
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """The unit as the server last sent it. It says where the unit stands, not the steps that led
+    there: the central API's unit history lists those."""
+
+    state: UnitState
+    bin_code: str
+    grade: Grade | None
+    disposition: Disposition | None
+    version: int
+
+
+@dataclass(frozen=True)
+class UnitCard:
+    lpn: str
+    sku: str
+    name: str
+    serial: str | None
+    lot: str | None
+    expiry: dt.date | None
+    state: UnitState
+    bin_code: str
+    grade: Grade | None
+    disposition: Disposition | None
+    rma_id: str | None
+    line_no: int | None
+    reason_code: str
+    steps: tuple[UnitStep, ...]  # in the order they were recorded
+    photos: tuple[str, ...]  # content hashes, for photo()
+    server: ServerView | None  # None: the server has not sent this unit's state yet
+
+
 def work_queues(store: DeviceStore) -> dict[UnitState, int]:
     counts = dict(store.db.execute("SELECT state, COUNT(*) FROM units GROUP BY state").fetchall())
     return {state: counts.get(state.value, 0) for state, _ in QUEUES}
 
 
 def units_in(store: DeviceStore, state: UnitState, limit: int = 50) -> list[QueuedUnit]:
+    """Up to `limit` units in `state`, the one waiting longest first (its last step is the oldest)."""
     return [QueuedUnit(*r) for r in store.db.execute(
         """SELECT u.lpn, u.sku, i.name, u.bin_code, u.grade, u.disposition FROM units u JOIN items i ON i.sku = u.sku
-           WHERE u.state = ? ORDER BY u.last_seq LIMIT ?""", (state.value, limit))]
+           WHERE u.state = ? ORDER BY u.last_seq, u.lpn LIMIT ?""", (state.value, limit))]
 
 
 def rma_progress(store: DeviceStore, rma_id: str) -> list[LineProgress]:
@@ -101,6 +154,62 @@ def open_exceptions(store: DeviceStore, limit: int = 100) -> list[OpenException]
            ORDER BY exception_id LIMIT ?""", (limit,))]
 
 
+def open_exception_count(store: DeviceStore) -> int:
+    """Everything waiting for a supervisor: open exceptions of every kind, not only disputed units."""
+    return store.db.execute("SELECT COUNT(*) FROM exceptions WHERE status = 'open'").fetchone()[0]
+
+
 def bin_contents(store: DeviceStore, code: str) -> dict[str, int]:
     """Units per SKU the device believes are in a bin: what a count is compared against."""
     return dict(store.db.execute("SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (code,)))
+
+
+def unit_card(store: DeviceStore, code: str) -> UnitCard | None:
+    """The unit with LPN `code`, else the one with serial `code` whose last step is the most recent
+    (a serial can recur across SKUs); None when the device holds neither."""
+    conn = store.db.conn
+    row = conn.execute("SELECT lpn FROM units WHERE lpn = ?", (code,)).fetchone() or conn.execute(
+        "SELECT lpn FROM units WHERE serial = ? ORDER BY last_seq DESC, lpn DESC LIMIT 1", (code,)).fetchone()
+    if row is None:
+        return None
+    unit = load_unit(conn, row[0])
+    assert unit is not None
+    steps, photos = _steps_and_photos(store, unit.lpn)
+    pulled = conn.execute("SELECT body FROM pulled_units WHERE lpn = ?", (unit.lpn,)).fetchone()
+    server = unit_from_body(pulled[0]) if pulled else None
+    return UnitCard(
+        lpn=unit.lpn, sku=unit.sku, name=store.item(unit.sku).name, serial=unit.serial, lot=unit.lot,
+        expiry=unit.expiry, state=unit.state, bin_code=unit.bin_code, grade=unit.grade, disposition=unit.disposition,
+        rma_id=unit.rma_id, line_no=unit.line_no, reason_code=unit.reason_code, steps=steps, photos=photos,
+        server=ServerView(server.state, server.bin_code, server.grade, server.disposition, server.server_version)
+        if server else None)
+
+
+def _steps_and_photos(store: DeviceStore, lpn: str) -> tuple[tuple[UnitStep, ...], tuple[str, ...]]:
+    device_id = store.device_id  # set: a device without one has no events
+    steps, photos = [], {}
+    for seq, type_, actor, occurred_at, payload, status, rule, exception_id, reason in store.db.execute(
+            """SELECT e.device_seq, e.type, e.actor, e.occurred_at, e.payload, COALESCE(r.status, 'pending'), r.rule,
+                      r.exception_id, r.reason
+               FROM events e LEFT JOIN sync_results r ON r.device_seq = e.device_seq
+               WHERE json_extract(e.payload, '$.lpn') = ? ORDER BY e.device_seq""", (lpn,)):
+        steps.append(UnitStep(seq, type_, actor, dt.datetime.fromisoformat(occurred_at), device_id,
+                              status, rule, exception_id, reason))
+        if type_ == "inspection_recorded":  # photos of the unit, even from an inspection the server refused
+            photos.update(dict.fromkeys(json.loads(payload)["inspection"]["photo_hashes"]))
+    return tuple(steps), tuple(photos)
+
+
+def photo(store: DeviceStore, sha256: str) -> bytes | None:
+    """A photo this device took (kept until uploaded, and after), by content hash."""
+    row = store.db.execute("SELECT content FROM photos WHERE sha256 = ?", (sha256,)).fetchone()
+    return row[0] if row else None
+
+
+def suggest_bin(store: DeviceStore, unit: ReturnUnit) -> str | None:
+    """Where to put `unit` away (domain.bins.put_away_bin), among the bins as they hold units now,
+    after any reassignment moved their contents."""
+    candidates = [BinCandidate(code, BinType(type_), same_sku, total) for code, type_, same_sku, total in store.db.execute(
+        """SELECT b.code, b.type, COUNT(*) FILTER (WHERE u.sku = ?), COUNT(u.lpn)
+           FROM bins b LEFT JOIN units u ON u.bin_code = b.code GROUP BY b.code""", (unit.sku,))]
+    return put_away_bin(unit, candidates)
