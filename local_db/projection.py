@@ -89,8 +89,9 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                     unit = _existing_unit(conn, lpn)
                     update_unit(conn, unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
         case BinCounted():
-            expected = dict(conn.execute(
-                "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (payload.bin_code,)))
+            expected = dict(conn.execute(  # a voided receipt is no unit on the shelf
+                "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? AND state <> ? GROUP BY sku",
+                (payload.bin_code, UnitState.VOIDED.value)))
             for sku in sorted(expected.keys() | payload.counts.keys()):
                 conn.execute(
                     "INSERT INTO bin_counts (device_seq, bin_code, sku, counted, expected) VALUES (?, ?, ?, ?, ?)",

@@ -37,7 +37,7 @@ from domain import (
     UnitState,
     User,
 )
-from domain.evolve import evolve, received_unit
+from domain.evolve import evolve, lpn_is_free, received_unit
 
 from . import master
 from .projection import rma_line_reason, write_unit
@@ -328,7 +328,7 @@ def _lpns_touched(event: Any, units: Mapping[str, ReturnUnit | None]) -> list[st
 def _replay(conn: sqlite3.Connection, unit: ReturnUnit | None, event: Any) -> ReturnUnit | None:
     """The unit after one of the device's own events, or None when the event changes nothing now."""
     if isinstance(event, RmaReceipt | BlindReceipt):
-        if unit is not None:  # the server has the unit already: its state wins
+        if not lpn_is_free(unit):  # the server has the unit already: its state wins
             return None
         if isinstance(event, BlindReceipt):
             return received_unit(event, reason_code=event.reason_code)

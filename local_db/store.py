@@ -31,6 +31,7 @@ from domain import (
     BlindReceipt,
     Disposition,
     DispositionDecided,
+    DispositionReopened,
     DispositionRule,
     Event,
     ExceptionResolved,
@@ -45,22 +46,27 @@ from domain import (
     Permission,
     PermissionDenied,
     QuarantineReleased,
+    ReceiptVoided,
     ReturnUnit,
     Rma,
     RmaReceipt,
+    UnitEvent,
     UnitGraded,
+    UnitMoved,
     UnitQuarantined,
+    UnitRegraded,
     UnitStored,
     UnknownEntity,
     User,
     build,
     decide,
+    next_state,
     require,
     uuid7,
 )
 from domain.demo import DemoCatalogue
 from domain.events import validate_device_id
-from domain.evolve import check_receiving_bin, check_store_bin, evolve, resolution_resumes
+from domain.evolve import check_receiving_bin, check_store_bin, evolve, lpn_is_free, resolution_resumes
 from domain.gs1 import normalize_gtin
 
 from . import master, pins, replica
@@ -342,7 +348,7 @@ class DeviceStore:
             self._check_actor(actor, Permission.RECEIVE)
             name, _, serial_tracked, lot_tracked = self._item_facts(sku)
             check_receiving_bin(self.bin(bin_code))
-            if self._conn.execute("SELECT 1 FROM units WHERE lpn = ?", (lpn,)).fetchone() is not None:
+            if not lpn_is_free(load_unit(self._conn, lpn)):
                 raise InvalidInput(f"license plate {lpn} is already on another unit: use a new LPN label")
             if serial_tracked and not serial:
                 raise InvalidInput(f"{name} is serial-tracked: scan or type its serial number")
@@ -434,6 +440,46 @@ class DeviceStore:
         with self._write():
             self._check_actor(actor, Permission.RELEASE_QUARANTINE)
             return self._unit_event(actor, self.unit(lpn), build(QuarantineReleased, lpn=lpn, note=note))
+
+    # --- corrections: a unit's last step undone by a new event (domain.evolve.correction_for) ---
+
+    def void_receipt(self, actor: Actor, *, lpn: str, reason: str) -> Event:
+        """Undo a receipt (wrong RMA, wrong item, double scan) while nothing else was done to the unit;
+        its LPN may then be received again."""
+        with self._write():
+            self._check_actor(actor, Permission.RECEIVE)
+            return self._unit_event(actor, self.unit(lpn), build(ReceiptVoided, lpn=lpn, reason=reason))
+
+    def regrade(self, actor: Actor, *, lpn: str, grade: Grade, reason: str) -> Event:
+        """Give a graded unit, or a dispositioned one not yet stored, another grade; a disposition
+        is dropped and decided again, since the suggestion depends on the grade."""
+        with self._write():
+            self._check_actor(actor, Permission.GRADE)
+            unit = self.unit(lpn)
+            next_state(unit, UnitEvent.REGRADE)  # the state first: a unit not yet graded has no grade to correct
+            payload = build(UnitRegraded, lpn=lpn, grade=grade, previous_grade=unit.grade, reason=reason)
+            return self._unit_event(actor, unit, payload)
+
+    def reopen_disposition(self, actor: Actor, *, lpn: str, reason: str) -> Event:
+        """Withdraw a disposition before storage: the unit waits to be decided again (decide_disposition)."""
+        with self._write():
+            self._check_actor(actor, Permission.DECIDE_DISPOSITION)
+            unit = self.unit(lpn)
+            next_state(unit, UnitEvent.REOPEN)
+            payload = build(DispositionReopened, lpn=lpn, previous_disposition=unit.disposition, reason=reason)
+            return self._unit_event(actor, unit, payload)
+
+    def move(self, actor: Actor, *, lpn: str, bin_code: str) -> Event:
+        """Move a stored unit (or a quarantined one in a quarantine bin) to another bin that fits it."""
+        with self._write():
+            self._check_actor(actor, Permission.STORE)
+            unit = self.unit(lpn)
+            payload = build(UnitMoved, lpn=lpn, bin_code=bin_code)
+            after = evolve(unit, payload)  # the state first, as for store
+            if bin_code == unit.bin_code:
+                raise InvalidInput(f"unit {lpn} is in {bin_code} already: scan the bin it goes to")
+            check_store_bin(unit, self.bin(bin_code))
+            return self._append(actor, payload, base_version=unit.server_version, change=(unit, after))
 
     def reassign_bin(
         self, actor: Actor, *, bin_code: str, purpose: str, zone: str, owner: str, move_contents_to: str | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from domain import UnitState
 from local_db.replica import Answer
+from tests.conftest import ASSOCIATE
 from tests.sync.workflow import receivable_lines, receive
 
 
@@ -46,3 +48,25 @@ def test_answers_are_recorded_one_row_per_event_whatever_their_mix(store):
         (7, "acknowledged", None, None, None), (8, "rejected", "unknown_reference", None, "unknown item"),
     ]
     assert store.sync_counts() == {"pending": 0, "conflict": 1, "rejected": 1}
+
+
+def test_a_void_the_server_rejected_leaves_the_unit_received(store):
+    lpn = receive(store, 1)
+    store.void_receipt(ASSOCIATE, lpn=lpn, reason="double scan")
+    store.record_answers([Answer(1, "applied"), Answer(2, "rejected", "invalid_transition",
+                                                       reason="inspected on another device")])
+    assert store.unit(lpn).state is UnitState.RECEIVED
+
+
+def test_a_receipt_waiting_to_be_pushed_stands_on_a_pulled_voided_unit(store):
+    lpn = receive(store, 1)
+    voided = store.unit(lpn).model_copy(update={"state": UnitState.VOIDED, "server_version": 2})
+    store.void_receipt(ASSOCIATE, lpn=lpn, reason="wrong RMA")
+    rma_id, line_no, sku = receivable_lines(store)[1]
+    store.receive(ASSOCIATE, lpn=lpn, sku=sku, bin_code="BIN-DCK-A02", rma_id=rma_id, line_no=line_no)
+    # The server has applied the receipt and the void (seq 1 and 2), not yet the new receipt.
+    store.apply_pulled([{"seq": 1, "kind": "ack", "key": "dev-test-1", "body": {"last_seq": 2}},
+                        {"seq": 2, "kind": "unit", "key": lpn, "body": voided.model_dump(mode="json")}], cursor=2)
+    unit = store.unit(lpn)
+    assert (unit.state, unit.rma_id, unit.line_no, unit.bin_code) == (
+        UnitState.RECEIVED, rma_id, line_no, "BIN-DCK-A02")

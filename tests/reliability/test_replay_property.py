@@ -132,6 +132,36 @@ class DeviceCommands(RuleBasedStateMachine):
     def release(self, code, actor):
         self._run(lambda: self.store.release(actor, lpn=code, note="checked"))
 
+    # Corrections: each refused outside the states that allow it, like any other step.
+    @rule(code=units, reason=st.sampled_from(["", "double scan"]))
+    def void_receipt(self, code, reason):
+        self._run(lambda: self.store.void_receipt(ASSOCIATE, lpn=code, reason=reason))
+
+    @rule(code=units, data=st.data(), against_rma=st.booleans())
+    def receive_a_voided_lpn_again(self, code, data, against_rma):
+        if against_rma:
+            rma = data.draw(st.sampled_from(CATALOGUE.rmas))
+            line = data.draw(st.sampled_from(rma.lines))
+            target = dict(sku=line.sku, rma_id=rma.rma_id, line_no=line.line_no)
+        else:
+            target = dict(sku=data.draw(st.sampled_from(ITEMS)).sku, reason_code="wrong_item")
+        item = ITEM_BY_SKU[target["sku"]]
+        ids = dict(serial="SN-AGAIN" if item.serial_tracked else None, lot="L2" if item.lot_tracked else None,
+                   expiry=dt.date(2027, 1, 1) if item.lot_tracked else None)
+        self._run(lambda: self.store.receive(ASSOCIATE, lpn=code, bin_code="BIN-DCK-A02", **target, **ids))
+
+    @rule(code=units, grade=st.sampled_from(Grade))
+    def regrade(self, code, grade):
+        self._run(lambda: self.store.regrade(ASSOCIATE, lpn=code, grade=grade, reason="second look"))
+
+    @rule(code=units)
+    def reopen_disposition(self, code):
+        self._run(lambda: self.store.reopen_disposition(ASSOCIATE, lpn=code, reason="wrong button"))
+
+    @rule(code=units, bin_code=st.sampled_from([*BINS, *QUARANTINE_BINS]))
+    def move(self, code, bin_code):
+        self._run(lambda: self.store.move(ASSOCIATE, lpn=code, bin_code=bin_code))
+
     @rule(code=units, move_to=st.sampled_from([None, *QUARANTINE_BINS, "BIN-SCR-S01"]), actor=ACTORS)
     def reassign_the_units_bin(self, code, move_to, actor):
         bin_code = self.store.unit(code).bin_code
