@@ -68,19 +68,24 @@ from domain import (
     Role,
     UnitGraded,
     UnitQuarantined,
+    UnitMoved,
+    UnitRegraded,
     UnitStored,
+    ReceiptVoided,
+    DispositionReopened,
     build,
     can,
     uuid7,
 )
 from domain.codes import BinType, UnitState
-from domain.evolve import check_store_bin, evolve, received_unit, resolution_resumes
+from domain.evolve import check_store_bin, evolve, lpn_is_free, received_unit, resolution_resumes
 from domain.entities import Bin
 from domain.units import TRANSITIONS, UnitEvent, advance
 from sync.protocol import Outcome
 
-from . import feed
+from . import corrections, feed
 from . import tables as t
+from .judgement import APPLIED, Judgement
 from .rules import ConflictRule, ExceptionKind
 from .storage import reader
 
@@ -372,16 +377,10 @@ def unit_from_row(row: Any) -> ReturnUnit:
     return ReturnUnit(**fields, condition_codes=tuple(m["condition_codes"]), server_version=m["version"])
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    outcome: Outcome
-    rule: ConflictRule | None = None
-    reason: str | None = None
-    exception: tuple[ExceptionKind, dict[str, Any]] | None = None
-
-
-_APPLIED = _Outcome(Outcome.APPLIED)
 _UNCHECKED: Any = object()
+# An RMA line with what a receipt against it needs: its item, its reason and its RMA's state.
+_RMA_LINES = (select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.sku, t.rma_lines.c.reason_code,
+                     t.rmas.c.state).join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id))
 
 
 @dataclass
@@ -423,8 +422,8 @@ class _Batch:
     _rule_set: list[DispositionRule] | None = None
     _categories: dict[str, str] = field(default_factory=dict)  # sku -> category, of items that exist
     # Authorisation that depends only on (actor, role, event type), or only on a bin, within this batch.
-    _role_checks: dict[tuple[str, Role, Any], _Outcome | None] = field(default_factory=dict)
-    _bin_checks: dict[str, _Outcome | None] = field(default_factory=dict)
+    _role_checks: dict[tuple[str, Role, Any], Judgement | None] = field(default_factory=dict)
+    _bin_checks: dict[str, Judgement | None] = field(default_factory=dict)
     _skew: dt.timedelta = field(init=False)
     # datetimes as the driver takes them for the units insert's columns (_RowInsert.param)
     _unit_times: tuple[Any, Any, Any] = field(init=False)
@@ -467,20 +466,19 @@ class _Batch:
         if skus:
             self._categories = dict(read(select(t.items.c.sku, t.items.c.category).where(
                 _one_of(dialect, t.items.c.sku, sorted(skus)))))
-        if receipts:
-            rma_ids = {p.rma_id for p in receipts if isinstance(p, RmaReceipt)}
-            if rma_ids:
-                self._rma_lines = {(r.rma_id, r.line_no): r for r in read(
-                    select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.sku, t.rma_lines.c.reason_code,
-                           t.rmas.c.state)
-                    .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id)
-                    .where(_one_of(dialect, t.rma_lines.c.rma_id, sorted(rma_ids))))}
-            serials = {(p.sku, p.serial) for p in receipts if p.serial}
-            if serials:  # by SKU too: the index is on (sku, serial)
-                self._serials = {(r.sku, r.serial): r.lpn for r in read(
-                    select(t.units.c.lpn, t.units.c.sku, t.units.c.serial)
-                    .where(_one_of(dialect, t.units.c.sku, sorted({s for s, _ in serials})),
-                           _one_of(dialect, t.units.c.serial, sorted({n for _, n in serials}))))}
+        # The RMA lines of receipts, and of receipts voided (their count on the line is taken back).
+        rma_ids = {p.rma_id for p in receipts if isinstance(p, RmaReceipt)} | {
+            u.rma_id for p in payloads if isinstance(p, ReceiptVoided) and (u := self.units.get(p.lpn)) and u.rma_id}
+        if rma_ids:
+            self._rma_lines = {(r.rma_id, r.line_no): r for r in read(
+                _RMA_LINES.where(_one_of(dialect, t.rma_lines.c.rma_id, sorted(rma_ids))))}
+        serials = {(p.sku, p.serial) for p in receipts if p.serial}
+        if serials:  # by SKU too: the index is on (sku, serial); a voided receipt's serial is free again
+            self._serials = {(r.sku, r.serial): r.lpn for r in read(
+                select(t.units.c.lpn, t.units.c.sku, t.units.c.serial)
+                .where(_one_of(dialect, t.units.c.sku, sorted({s for s, _ in serials})),
+                       _one_of(dialect, t.units.c.serial, sorted({n for _, n in serials})),
+                       t.units.c.state != UnitState.VOIDED))}
 
     def _read(self, statement: Any) -> list[Any]:
         rows = self.source.execute(statement).all()
@@ -506,6 +504,12 @@ class _Batch:
         if code not in self._bins:
             self._bins[code] = self._first(select(t.bins).where(t.bins.c.code == code))
         return self._bins[code]
+
+    def rma_line(self, rma_id: str, line_no: int) -> Any:
+        if (rma_id, line_no) not in self._rma_lines:
+            self._rma_lines[(rma_id, line_no)] = self._first(
+                _RMA_LINES.where(t.rma_lines.c.rma_id == rma_id, t.rma_lines.c.line_no == line_no))
+        return self._rma_lines[(rma_id, line_no)]
 
     def unit(self, lpn: str) -> ReturnUnit | None:
         if lpn not in self.units:
@@ -535,7 +539,7 @@ class _Batch:
         self.results.append(outcome)
         return outcome
 
-    def _authorize(self, event: Event) -> _Outcome | None:
+    def _authorize(self, event: Event) -> Judgement | None:
         key = (event.actor, event.role, event.type)
         refused = self._role_checks.get(key, _UNCHECKED)
         if refused is _UNCHECKED:
@@ -554,34 +558,34 @@ class _Batch:
             unit = self.unit(lpn)
             site = self.bin(unit.bin_code).site_id if unit is not None else None
             if site is not None and site != self.device.site_id:
-                return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE,
-                                f"unit {lpn} is at site {site}, not this device's site {self.device.site_id}")
+                return Judgement(Outcome.REJECTED, ConflictRule.WRONG_SITE,
+                                 f"unit {lpn} is at site {site}, not this device's site {self.device.site_id}")
         approved_by = payload.decision.approved_by if isinstance(payload, DispositionDecided) else None
         if approved_by:
             approver = self.user(approved_by)
             if approver is None or not approver.active or not can(Role(approver.role), Permission.APPROVE_OVERRIDE):
-                return _Outcome(Outcome.REJECTED, ConflictRule.ACTOR_LACKS_ROLE,
-                                f"{approved_by} may not approve overrides")
+                return Judgement(Outcome.REJECTED, ConflictRule.ACTOR_LACKS_ROLE,
+                                 f"{approved_by} may not approve overrides")
         return None
 
-    def _check_role(self, event: Event) -> _Outcome | None:
+    def _check_role(self, event: Event) -> Judgement | None:
         user = self.user(event.actor)
         permission = EVENT_PERMISSION[event.type]
         if user is None or not user.active or user.role != event.role.value or not can(event.role, permission):
-            return _Outcome(Outcome.REJECTED, ConflictRule.ACTOR_LACKS_ROLE,
-                            f"{event.actor} ({event.role.value}) may not {permission.value.replace('_', ' ')}")
+            return Judgement(Outcome.REJECTED, ConflictRule.ACTOR_LACKS_ROLE,
+                             f"{event.actor} ({event.role.value}) may not {permission.value.replace('_', ' ')}")
         return None
 
-    def _check_bin(self, code: str) -> _Outcome | None:
+    def _check_bin(self, code: str) -> Judgement | None:
         row = self.bin(code)
         if row is None:
-            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown bin {code}")
+            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown bin {code}")
         if row.site_id != self.device.site_id:
-            return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE,
-                            f"bin {code} belongs to site {row.site_id}, not this device's site {self.device.site_id}")
+            return Judgement(Outcome.REJECTED, ConflictRule.WRONG_SITE,
+                             f"bin {code} belongs to site {row.site_id}, not this device's site {self.device.site_id}")
         return None
 
-    def _apply(self, event: Event) -> _Outcome:
+    def _apply(self, event: Event) -> Judgement:
         payload = event.payload
         match payload:
             case RmaReceipt() | BlindReceipt():
@@ -594,21 +598,23 @@ class _Batch:
                 return self._resolve_exception_only(event, payload)
         unit = self.unit(payload.lpn)
         if unit is None:
-            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
+            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
         if isinstance(payload, ExceptionResolved) and not self._is_open_exception_of(payload.exception_id, unit.lpn):
-            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
-                            f"no open exception {payload.exception_id} about unit {unit.lpn}")
+            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
+                             f"no open exception {payload.exception_id} about unit {unit.lpn}")
         try:
             changed = evolve(unit, payload)
         except IllegalTransition as refused:
             return self._refused_transition(event, unit, refused)
+        if isinstance(payload, corrections.CORRECTIONS):
+            return corrections.apply(self, event, unit, changed)
         if isinstance(payload, DispositionDecided):
             unapproved = self._unapproved_override(unit, changed, payload)
             if unapproved is not None:
                 return unapproved
-        outcome = _APPLIED
+        outcome = APPLIED
         if isinstance(payload, UnitStored):
-            outcome = self._check_store_policy(event, unit, payload)
+            outcome = self.check_store_policy(event, unit, payload)
         if isinstance(payload, ExceptionResolved):
             self._close_exception(payload, event.actor)
         self._write_unit(unit, changed, event)
@@ -619,7 +625,7 @@ class _Batch:
         return row is not None and row.lpn == lpn
 
     def _unapproved_override(self, unit: ReturnUnit, decided: ReturnUnit, payload: DispositionDecided
-                             ) -> _Outcome | None:
+                             ) -> Judgement | None:
         """Re-check a device's decision with the server's rules. An override the rules want approved,
         sent without approval, is still recorded, but the unit waits for a supervisor."""
         decision = payload.decision
@@ -633,12 +639,12 @@ class _Batch:
         if decision.disposition is rule.disposition or not rule.override_needs_approval:
             return None
         self._write_unit(unit, advance(decided, UnitEvent.DISPUTE), None)
-        return _Outcome(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
-                        f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
-                        f"approval (rule {rule.rule_id}); the unit waits for one",
-                        (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
-                                                           "suggested": rule.disposition.value,
-                                                           "chosen": decision.disposition.value}))
+        return Judgement(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
+                         f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
+                         f"approval (rule {rule.rule_id}); the unit waits for one",
+                         (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
+                                                            "suggested": rule.disposition.value,
+                                                            "chosen": decision.disposition.value}))
 
     def _rules(self) -> list[DispositionRule]:
         if self._rule_set is None:
@@ -651,71 +657,74 @@ class _Batch:
             self._categories[sku] = self._read(select(t.items.c.category).where(t.items.c.sku == sku))[0].category
         return self._categories[sku]
 
-    def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> _Outcome:
+    def _receive(self, event: Event, payload: RmaReceipt | BlindReceipt) -> Judgement:
         if payload.sku not in self._categories:
-            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
+            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
         existing = self.unit(payload.lpn)
-        if existing is not None:
+        if not lpn_is_free(existing):
             # Two devices recorded the same receipt only if every fact of it agrees; otherwise one
             # license plate is on two physical units.
             same = (existing.sku, existing.serial, existing.lot, existing.rma_id, existing.line_no) == (
                 payload.sku, payload.serial, payload.lot, _optional(payload, "rma_id"), _optional(payload, "line_no")
             ) and (isinstance(payload, RmaReceipt) or existing.reason_code == payload.reason_code)
             if same:
-                return _Outcome(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED, "already received by another device")
-            return _Outcome(Outcome.CONFLICT, ConflictRule.LPN_REUSED,
-                            f"license plate {payload.lpn} is already on unit {existing.sku}",
-                            (ExceptionKind.DUPLICATE_LPN, {"lpn": payload.lpn, "existing_sku": existing.sku,
-                                                           "new_sku": payload.sku}))
-        outcome = _APPLIED
+                return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
+                                 "already received by another device")
+            return Judgement(Outcome.CONFLICT, ConflictRule.LPN_REUSED,
+                             f"license plate {payload.lpn} is already on unit {existing.sku}",
+                             (ExceptionKind.DUPLICATE_LPN, {"lpn": payload.lpn, "existing_sku": existing.sku,
+                                                            "new_sku": payload.sku}))
+        outcome = APPLIED
         if isinstance(payload, RmaReceipt):
             line = self._rma_lines.get((payload.rma_id, payload.line_no))
             if line is None:
-                return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
-                                f"unknown RMA line {payload.rma_id}/{payload.line_no}")
+                return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
+                                 f"unknown RMA line {payload.rma_id}/{payload.line_no}")
             reason = line.reason_code
             if line.sku != payload.sku:
                 # The device checks the item against its copy of the RMA, which the ERP may have
                 # changed since: the unit is where it is, but it is not what the line expects.
-                outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_WRONG_ITEM,
-                                   f"line {payload.line_no} of {payload.rma_id} expects {line.sku}, not {payload.sku}; "
-                                   "receipt kept for review, not counted on the line",
-                                   (ExceptionKind.WRONG_ITEM, {"lpn": payload.lpn, "rma_id": payload.rma_id,
-                                                               "line_no": payload.line_no, "expected_sku": line.sku,
-                                                               "received_sku": payload.sku}))
+                outcome = Judgement(Outcome.CONFLICT, ConflictRule.RECEIPT_WRONG_ITEM,
+                                    f"line {payload.line_no} of {payload.rma_id} expects {line.sku}, "
+                                    f"not {payload.sku}; receipt kept for review, not counted on the line",
+                                    (ExceptionKind.WRONG_ITEM, {"lpn": payload.lpn, "rma_id": payload.rma_id,
+                                                                "line_no": payload.line_no, "expected_sku": line.sku,
+                                                                "received_sku": payload.sku}))
             else:
                 if RmaState(line.state) not in RECEIVABLE_RMA_STATES:
-                    outcome = _Outcome(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
-                                       f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
-                                       (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn, "rma_id": payload.rma_id,
-                                                                           "state": line.state}))
+                    outcome = Judgement(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
+                                        f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
+                                        (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn,
+                                                                            "rma_id": payload.rma_id,
+                                                                            "state": line.state}))
                 self.rma_received[(payload.rma_id, payload.line_no)] += 1
             self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
             reason = payload.reason_code
         twin = self._serials.get((payload.sku, payload.serial)) if payload.serial else None
         if twin is not None and outcome.exception is None:
-            outcome = _Outcome(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
-                               f"serial {payload.serial} was already received as {twin}",
-                               (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
-                                                                  "first_lpn": twin}))
+            outcome = Judgement(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
+                                f"serial {payload.serial} was already received as {twin}",
+                                (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
+                                                                   "first_lpn": twin}))
         elif twin is not None:  # one exception per event: the one opened names the serial's first unit too
             kind, detail = outcome.exception
             outcome = replace(outcome, exception=(kind, {**detail, "serial": payload.serial, "first_lpn": twin}))
         if payload.serial:
             self._serials.setdefault((payload.sku, payload.serial), payload.lpn)
-        self.new_units.add(payload.lpn)
-        self._write_unit(None, received_unit(payload, reason_code=reason), event)
+        if existing is None:  # otherwise a voided receipt's row takes the new one
+            self.new_units.add(payload.lpn)
+        self._write_unit(existing, received_unit(payload, reason_code=reason), event)
         return outcome
 
-    def _refused_transition(self, event: Event, unit: ReturnUnit, refused: IllegalTransition) -> _Outcome:
+    def _refused_transition(self, event: Event, unit: ReturnUnit, refused: IllegalTransition) -> Judgement:
         decision = _decision_of(event)
         if decision is not None:
             field_name, value = decision
             current = getattr(unit, field_name)
             if current == value:
-                return _Outcome(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
-                                f"{field_name} {value} was already recorded by another device")
+                return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
+                                 f"{field_name} {value} was already recorded by another device")
             # Only a unit whose state may be disputed is: a quarantined unit already waits for a
             # supervisor and a closed one is done, so those refuse the decision like any other
             # invalid step (advance() would raise, and the whole batch would be refused again on
@@ -723,18 +732,24 @@ class _Batch:
             rival = current is not None and event.base_version < (unit.server_version or 0)
             if rival and unit.state in (UnitState.QUARANTINED, UnitState.DISPUTED) or (
                     rival and (unit.state, UnitEvent.DISPUTE) in TRANSITIONS):
-                if (unit.state, UnitEvent.DISPUTE) in TRANSITIONS:
-                    self._write_unit(unit, advance(unit, UnitEvent.DISPUTE), event)
-                return _Outcome(Outcome.CONFLICT, ConflictRule.DIFFERENT_DECISIONS,
-                                f"{field_name} {value} differs from {current} decided first; a supervisor decides",
-                                (ExceptionKind.DISPUTE, {"lpn": unit.lpn, "field": field_name,
-                                                         "standing": str(current), "proposed": str(value)}))
+                return self.dispute(event, unit, field_name, value)
         if _already_reflects(unit, event.payload):
-            return _Outcome(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
-                            f"{event.type.value.replace('_', ' ')} was already recorded by another device")
-        return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, str(refused))
+            return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
+                             f"{event.type.value.replace('_', ' ')} was already recorded by another device")
+        return Judgement(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, str(refused))
 
-    def _check_store_policy(self, event: Event, unit: ReturnUnit, payload: UnitStored) -> _Outcome:
+    def dispute(self, event: Event, unit: ReturnUnit, field_name: str, value: Any) -> Judgement:
+        """A decision that differs from the one standing: the first stands, and the unit (if its state
+        allows) waits disputed for a supervisor."""
+        if (unit.state, UnitEvent.DISPUTE) in TRANSITIONS:
+            self._write_unit(unit, advance(unit, UnitEvent.DISPUTE), event)
+        current = getattr(unit, field_name)
+        return Judgement(Outcome.CONFLICT, ConflictRule.DIFFERENT_DECISIONS,
+                         f"{field_name} {value} differs from {current} decided first; a supervisor decides",
+                         (ExceptionKind.DISPUTE, {"lpn": unit.lpn, "field": field_name,
+                                                  "standing": str(current), "proposed": str(value)}))
+
+    def check_store_policy(self, event: Event, unit: ReturnUnit, payload: UnitStored | UnitMoved) -> Judgement:
         row = self.bin(payload.bin_code)
         bin_ = self._bin_models.get(row.code)
         if bin_ is None:
@@ -743,23 +758,23 @@ class _Batch:
         try:
             check_store_bin(unit, bin_)
         except BinTypeMismatch as mismatch:
-            return _Outcome(Outcome.CONFLICT, ConflictRule.BIN_TYPE_MISMATCH, str(mismatch),
-                            (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
-                                                                  "required": mismatch.required}))
+            return Judgement(Outcome.CONFLICT, ConflictRule.BIN_TYPE_MISMATCH, str(mismatch),
+                             (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
+                                                                   "required": mismatch.required}))
         if row.reassigned_at is not None and row.reassigned_at > self._physical_time(event):
-            return _Outcome(Outcome.CONFLICT, ConflictRule.BIN_REASSIGNED_OFFLINE,
-                            f"bin {row.code} was reassigned ({row.purpose}) while this device was offline",
-                            (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
-                                                                  "purpose": row.purpose}))
-        return _APPLIED
+            return Judgement(Outcome.CONFLICT, ConflictRule.BIN_REASSIGNED_OFFLINE,
+                             f"bin {row.code} was reassigned ({row.purpose}) while this device was offline",
+                             (ExceptionKind.BIN_POLICY_VIOLATION, {"lpn": unit.lpn, "bin_code": row.code,
+                                                                   "purpose": row.purpose}))
+        return APPLIED
 
-    def _reassign(self, event: Event | None, payload: BinReassigned) -> _Outcome:
+    def _reassign(self, event: Event | None, payload: BinReassigned) -> Judgement:
         row = self.bin(payload.bin_code)
         target = self.bin(payload.move_contents_to) if payload.move_contents_to else None
         for bin_row in filter(None, (row, target)):
             if bin_row.type != BinType.QUARANTINE:
-                return _Outcome(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
-                                f"{bin_row.code} is not a quarantine bin: quarantined units stay in quarantine")
+                return Judgement(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
+                                 f"{bin_row.code} is not a quarantine bin: quarantined units stay in quarantine")
         self.conn.execute(update(t.bins).where(t.bins.c.code == row.code).values(
             purpose=payload.purpose, zone=payload.zone, owner=payload.owner, version=t.bins.c.version + 1,
             reassigned_at=self.received_at))
@@ -772,37 +787,37 @@ class _Batch:
             for r in self.conn.execute(select(t.units).where(t.units.c.bin_code == row.code)):
                 unit = self.units.get(r.lpn) or unit_from_row(r)
                 self._write_unit(unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), event)
-        return _APPLIED
+        return APPLIED
 
-    def _count(self, event: Event, payload: BinCounted) -> _Outcome:
+    def _count(self, event: Event, payload: BinCounted) -> Judgement:
         """Record counted against what the server expects in the bin at this point of the log."""
         self._flush_units()
         expected = dict(self.conn.execute(select(t.units.c.sku, func.count()).where(
-            t.units.c.bin_code == payload.bin_code).group_by(t.units.c.sku)).all())
+            t.units.c.bin_code == payload.bin_code, t.units.c.state != UnitState.VOIDED).group_by(t.units.c.sku)).all())
         self.count_rows.extend(
             {"event_id": str(event.event_id), "bin_code": payload.bin_code, "sku": sku,
              "counted": payload.counts.get(sku, 0), "expected": expected.get(sku, 0),
              "counted_at": self._physical_time(event)}
             for sku in sorted(expected.keys() | payload.counts.keys()))
-        return _APPLIED
+        return APPLIED
 
-    def _resolve_exception_only(self, event: Event, payload: ExceptionResolved) -> _Outcome:
+    def _resolve_exception_only(self, event: Event, payload: ExceptionResolved) -> Judgement:
         """A supervisor closes an exception on a device without choosing a grade or disposition."""
         row = self.conn.execute(select(t.exceptions.c.kind, t.exceptions.c.lpn, t.exceptions.c.bin_code).where(
             t.exceptions.c.exception_id == payload.exception_id, t.exceptions.c.status == "open")).first()
         if row is None:
-            return _Outcome(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
+            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
         unit = self.unit(row.lpn) if row.lpn else None
         code = unit.bin_code if unit is not None else row.bin_code
         where = self.bin(code) if code else None
         if where is not None and where.site_id != self.device.site_id:
-            return _Outcome(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
-                            f"site {where.site_id}, not this device's site {self.device.site_id}")
+            return Judgement(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
+                             f"site {where.site_id}, not this device's site {self.device.site_id}")
         self._close_exception(payload, event.actor)
         if resolution_resumes(row.kind, unit):
             # Closed without a choice (the device had not pulled the dispute yet): what stands stays.
             self._write_unit(unit, evolve(unit, payload.model_copy(update={"lpn": unit.lpn})), event)
-        return _APPLIED
+        return APPLIED
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -819,15 +834,17 @@ class _Batch:
         stamps = self.dirty_units.get(new.lpn)
         if stamps is None:
             stamps = self.dirty_units[new.lpn] = {}
-        if old is None and event is not None:
+        if lpn_is_free(old) and event is not None:  # a receipt, maybe under a voided receipt's LPN
             stamps.update(received_device=event.device_id, received_at=self._physical_time(event))
         if new.disposition is not None and (old is None or old.disposition is None):
             stamps["reclassified_at"] = self._physical_time(event)
         if new.state is UnitState.STORED and (old is None or old.state is not UnitState.STORED):
             stamps["stored_at"] = self._physical_time(event)
-        if old is not None:
+        # A voided receipt is no unit: it leaves stock and never comes back.
+        if old is not None and old.state is not UnitState.VOIDED:
             self.stock[(old.sku, old.bin_code, old.state)] -= 1
-        self.stock[(new.sku, new.bin_code, new.state)] += 1
+        if new.state is not UnitState.VOIDED:
+            self.stock[(new.sku, new.bin_code, new.state)] += 1
 
     def _physical_time(self, event: Event | None) -> dt.datetime:
         """When the step happened, on the server's clock: the device's time corrected by its measured skew.
@@ -1133,8 +1150,12 @@ def _already_reflects(unit: ReturnUnit, payload: Any) -> bool:
     """Whether the unit already is what this step would make it: the same physical step recorded by
     two devices (the second one refused by the state machine) is one fact, merged."""
     match payload:
-        case UnitStored(bin_code=code):
+        case UnitStored(bin_code=code) | UnitMoved(bin_code=code):
             return unit.state in (UnitState.STORED, UnitState.QUARANTINED) and unit.bin_code == code
+        case ReceiptVoided():
+            return unit.state is UnitState.VOIDED
+        case DispositionReopened():
+            return unit.state is UnitState.GRADED and unit.disposition is None
         case UnitQuarantined():
             return unit.state is UnitState.QUARANTINED
         case InspectionRecorded(inspection=inspection):
@@ -1143,7 +1164,7 @@ def _already_reflects(unit: ReturnUnit, payload: Any) -> bool:
 
 
 def _decision_of(event: Event) -> tuple[str, Any] | None:
-    if isinstance(event.payload, UnitGraded):
+    if isinstance(event.payload, UnitGraded | UnitRegraded):
         return "grade", event.payload.grade
     if isinstance(event.payload, DispositionDecided):
         return "disposition", event.payload.decision.disposition

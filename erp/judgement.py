@@ -1,0 +1,22 @@
+"""What the push path decides for one event: its outcome, the named rule behind it, the reason and
+any exception it opens. Shared by erp.ingest and erp.corrections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sync.protocol import Outcome
+
+from .rules import ConflictRule, ExceptionKind
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    outcome: Outcome
+    rule: ConflictRule | None = None
+    reason: str | None = None
+    exception: tuple[ExceptionKind, dict[str, Any]] | None = None
+
+
+APPLIED = Judgement(Outcome.APPLIED)
