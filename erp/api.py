@@ -46,7 +46,7 @@ from sync.protocol import (
     is_supported_schema,
 )
 
-from . import feed, identity, ingest, reports
+from . import feed, identity, ingest, lookup, reports
 from .dashboard import render as render_dashboard
 from .docs import add_docs
 from .masterdata import upsert
@@ -350,6 +350,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             identity.revoke_device(conn, device_id, now())
         return Response(status_code=204)
 
+    app.include_router(lookup.router(reads, device=device, person=user_with(Permission.RESOLVE_EXCEPTION)))
     return app
 
 
