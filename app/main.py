@@ -1,7 +1,9 @@
 """Start the device app: the sync engine on its thread and the Flet UI served on 127.0.0.1.
 
-The sign-in screen needs neither the scanner's libraries (OpenCV, zxing-cpp, zbar, biip) nor the
-camera, so they load on a thread while the associate signs in, not before the first screen.
+The device store and each browser's workspace belong to the process (app.workspace), so a reload, a
+screen that slept or a second tab finds the work where it was. The sign-in screen needs neither the
+scanner's libraries (OpenCV, zxing-cpp, zbar, biip) nor the camera, so they load on a thread while
+the associate signs in, not before the first screen.
 """
 
 from __future__ import annotations
@@ -16,17 +18,29 @@ from local_db import DeviceStore, NotInitialized
 from sync.credential import credential_path, load_credential
 from sync.engine import SyncEngine
 
-from .views import Handheld, preload
+from .handheld import Handheld
+from .screens import App
+from .workspace import Device
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The browser is still drawing the first screen this long after it went out; on a 2-core handheld
 # the scanner's imports would take a core from it.
 WARM_UP_AFTER_S = 1.0
+TOKEN_KEY = "returnflow.workspace"
+IDLE_CHECK_S = 1.0
 
 
-def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None = None, native: bool = False) -> None:
+def preload() -> None:
+    """Import what the scan screens and the camera need, off the event loop."""
+    from . import camera, routing  # noqa: F401
+    from .models import lookup, receive, supervisor, unit_steps  # noqa: F401
+
+
+def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None = None, native: bool = False,
+          idle_minutes: float = 10.0) -> None:
     """Serve the UI until the process is stopped. Without `erp_url` the device works offline only;
-    `camera` is a camera index or a video file (default: camera 0 when there is one)."""
+    `camera` is a camera index or a video file (default: camera 0 when there is one); a person idle
+    for `idle_minutes` is signed out."""
     with DeviceStore.open(db_path) as store:  # fail early, in words, on a bad or newer file
         if store.device_id is None:
             raise NotInitialized(str(db_path))
@@ -42,22 +56,38 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
                 probed.append(camera_source(camera))
             return probed[0]
 
+    device = Device(db_path, engine, source, idle_minutes * 60)
+
     def warm_up() -> None:  # after the first session, a no-op: the imports and the probe are done
         preload()
         source()
 
     async def main(page: ft.Page) -> None:
-        store = DeviceStore.open(db_path)  # one connection per browser session, used on its thread
-        handheld = Handheld(page, store, engine, source)
+        page.title = "returnflow"
+        page.padding = 12
+        page.theme_mode = ft.ThemeMode.LIGHT
+        page.bgcolor = "#FFFFFF"
+        preferences = ft.SharedPreferences()
+        token = await preferences.get(TOKEN_KEY)
+        workspace = device.workspace(token if isinstance(token, str) else None)
+        if workspace.token != token:
+            await preferences.set(TOKEN_KEY, workspace.token)
+        handheld = Handheld(page, workspace)
+        page.on_keyboard_event = handheld.on_key
+        if engine is not None:
+            engine.subscribe(handheld.status_changed)
         asyncio.get_running_loop().call_later(
             WARM_UP_AFTER_S, lambda: threading.Thread(target=warm_up, name="warm-up", daemon=True).start())
+        watch = asyncio.create_task(_sign_out_when_idle(handheld))
 
-        def closed(_: object) -> None:
-            handheld.unsubscribe()
+        def closed(_: object) -> None:  # the session is gone (not a reload, which keeps it)
+            watch.cancel()
             handheld.stop_camera()
-            store.close()  # closing twice (disconnect, then close) is harmless
+            if engine is not None:
+                engine.unsubscribe(handheld.status_changed)
 
-        page.on_close = page.on_disconnect = closed
+        page.on_close = closed
+        page.render(App, handheld)
 
     if engine is not None:
         engine.start()
@@ -67,3 +97,13 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
     finally:
         if engine is not None:
             engine.stop()
+        device.close()
+
+
+async def _sign_out_when_idle(handheld: Handheld) -> None:
+    """A shared handheld left alone signs its person out."""
+    while True:
+        await asyncio.sleep(IDLE_CHECK_S)
+        if handheld.workspace.idle_too_long():
+            minutes = handheld.device.idle_signout_s / 60
+            handheld.sign_out(f"signed out after {minutes:g} minute(s) without use")

@@ -15,9 +15,11 @@ import click
 @click.option("--camera", default=None,
               help="camera index, or a video file standing in for a camera (default: camera 0 if there is one)")
 @click.option("--native", is_flag=True, help="open a native window (needs a Flet desktop client installed)")
-def app(db_path: Path, erp_url: str | None, port: int, camera: str | None, native: bool) -> None:
+@click.option("--idle-minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="sign a person out after this long without a scan, tap or key")
+def app(db_path: Path, erp_url: str | None, port: int, camera: str | None, native: bool, idle_minutes: float) -> None:
     """Serve the handheld app on http://127.0.0.1:PORT (a phone-sized browser window is the handheld)."""
     from app.main import serve
 
     click.echo(f"handheld app on http://127.0.0.1:{port}" + (f", syncing with {erp_url}" if erp_url else ", offline"))
-    serve(db_path, erp_url, port, camera=camera, native=native)
+    serve(db_path, erp_url, port, camera=camera, native=native, idle_minutes=idle_minutes)

@@ -26,6 +26,7 @@ class ReceiveModel:
     # A serial from a plain barcode (not a GS1 AI 21), scanned or typed while the item waits for one.
     plain_serial: str | None = None
     unexpected: list[str] = field(default_factory=list)  # LPNs received blind while an RMA was open
+    last_received: str | None = None  # the unit just received: it goes on to inspection in hand
     feedback: Feedback | None = None
     _identity: ScanSession = field(default_factory=ScanSession)
 
@@ -108,7 +109,9 @@ class ReceiveModel:
                     return Feedback(False, f"{rma.rma_id} is {rma.state.value}: it cannot be received; "
                                            "pick a reason to receive the package blind")
                 self.rma = rma
-                return Feedback(True, f"{rma.rma_id}: {len(rma.lines)} line(s), {rma.state.value}")
+                self._preselect()
+                then = f": {lower_first(self.prompt)}" if self.item else ""
+                return Feedback(True, f"{rma.rma_id}: {len(rma.lines)} line(s), {rma.state.value}{then}")
             case ScanKind.TRACKING | ScanKind.SSCC:
                 self.finish()
                 self.package_ref = scan.value
@@ -166,13 +169,21 @@ class ReceiveModel:
             if feedback.ok and self.rma is not None:
                 self.unexpected.append(lpn)
         if feedback.ok:
+            self.last_received = lpn
             self.item = self.plain_serial = None
             self._identity.clear()
+            self._preselect()
             over = [line for line in self.lines() if line.sku == item.sku and line.flag]
             if over:
                 return Feedback(True, f"{feedback.message}; line {over[0].line_no}: {over[0].flag}",
                                 saved=feedback.saved, check=True)
         return feedback
+
+    def _preselect(self) -> None:
+        """An RMA of one line has one item to expect: it is in hand without scanning its barcode
+        (scanning another item's barcode still replaces it)."""
+        if self.rma is not None and len(self.rma.lines) == 1:
+            self.item = self.session.store.item(self.rma.lines[0].sku)
 
     def _unexpected_reason(self) -> str:
         """An item that is not on the RMA takes the RMA's first line's reason, the customer's stated one."""

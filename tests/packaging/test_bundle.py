@@ -165,7 +165,7 @@ def test_the_bundle_holds_the_device_app_and_nothing_of_the_central_api(bundle: 
     from PyInstaller.archive.readers import CArchiveReader
 
     modules = set(CArchiveReader(str(bundle.executable)).open_embedded_archive("PYZ.pyz").toc)
-    for package in ("app.main", "app.views", "domain", "local_db", "sync.engine", "scanner", "flet", "flet_web",
+    for package in ("app.main", "app.screens", "domain", "local_db", "sync.engine", "scanner", "flet", "flet_web",
                     "flet_audio", "uvicorn", "fastapi", "pyzbar", "zxingcpp"):
         assert package in modules or any(m.startswith(package + ".") for m in modules), f"{package} is missing"
     unwanted = sorted(m for m in modules if any(m == x or m.startswith(x + ".") for x in NOT_ON_DEVICE))

@@ -1,0 +1,202 @@
+"""One browser connection to the handheld: its keyboard hook, feedback banner, sounds and focus.
+
+The work itself lives in the process's Workspace (app.workspace); this object is what a single
+browser session needs on top of it: the observable state its components render, the scans its
+keyboard hook recognises, and the screen navigation. Each handler runs on the page's event loop,
+one at a time, so the device store is only ever used from that thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import flet as ft
+import flet_audio as fta
+
+from sync.engine import SyncStatus
+
+from .keys import KeyRouter
+from .models.common import Feedback
+from .workspace import Workspace
+
+
+# Screens that take scans as their main input: one scan field, the same control on each of them.
+SCAN_SCREENS = frozenset({"home", "receive", "unit", "lookup", "count", "queue-received", "queue-inspected",
+                          "queue-graded", "queue-dispositioned", "queue-quarantined"})
+
+
+@ft.observable
+@dataclass
+class Banner:
+    """The answer to the last scan or tap; `times` counts a message repeated, so it flashes again."""
+
+    message: str = ""
+    kind: str = "ok"  # ok, check or error: the colour and the sound
+    times: int = 0
+
+
+@ft.observable
+@dataclass
+class Badge:
+    status: SyncStatus | None = None
+
+
+@ft.observable
+@dataclass
+class Screen:
+    """What the root renders: the screen's name, and a version bumped when its model changed."""
+
+    name: str
+    version: int = 0
+
+
+class Handheld:
+    def __init__(self, page: ft.Page, workspace: Workspace) -> None:
+        self.page = page
+        self.workspace = workspace
+        self.banner = Banner()
+        self.badge = Badge(workspace.sync.status())
+        self.screen = Screen(workspace.screen)
+        self.router = KeyRouter(self._burst, time.monotonic)
+        self.scan_field: Any = None  # the ref of the screen's scan field, where the focus goes back to
+        self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
+                       for name in ("ok", "check", "error")}
+        self.picker = ft.FilePicker()
+        self.feed: Any = None  # the camera's feed while its view is on
+
+    @property
+    def device(self):
+        return self.workspace.device
+
+    @property
+    def store(self):
+        return self.workspace.device.store
+
+    @property
+    def camera(self) -> int | str | None:
+        """A camera index or a video file standing in for one; None: no camera. Asked when a screen
+        needs to know, since probing for a camera loads OpenCV."""
+        return self.device.find_camera()
+
+    # --- input ------------------------------------------------------------------------
+
+    async def on_key(self, event: ft.KeyboardEvent) -> None:
+        self.workspace.touch()
+        self.router.key(event.key, event.shift, event.ctrl or event.meta or event.alt)
+
+    def _burst(self, code: str) -> None:
+        self.page.run_task(self.scan, code)
+
+    async def scan(self, text: str) -> None:
+        """A scan (or a code typed and entered) on the current screen."""
+        self.workspace.touch()
+        if not text.strip():
+            return
+        from .routing import route  # the scanner's libraries: loaded after sign-in (app.main)
+
+        screen = self.screen.name
+        feedback = route(self, text)
+        if feedback is not None:
+            self.flash(feedback)
+        await self.park_focus(since=screen)
+
+    async def park_focus(self, since: str | None = None) -> None:
+        """Give the focus back to the scan field: after a tap or an Enter, a scanner's next Enter would
+        otherwise press the button just tapped again, or reach nothing. Only while the field stays
+        (`since`: the screen before the action): a field removed before the browser answers its
+        focus() would end the connection; a new screen's scan field takes the focus on mount."""
+        if since is not None and not (since in SCAN_SCREENS and self.screen.name in SCAN_SCREENS):
+            return
+        field = self.scan_field.current if self.scan_field is not None else None
+        if field is not None:
+            await field.focus()
+
+    def tap(self, action: Callable[[], Feedback | None]) -> Callable[[Any], Awaitable[None]]:
+        """A button's handler: run the action, show its answer, repaint the screen, refocus."""
+        async def tapped(_: Any = None) -> None:
+            self.workspace.touch()
+            screen = self.screen.name
+            feedback = action()
+            if feedback is not None:
+                self.flash(feedback)
+            self.changed()
+            await self.park_focus(since=screen)
+        return tapped
+
+    # --- output -----------------------------------------------------------------------
+
+    def flash(self, feedback: Feedback) -> None:
+        banner = self.banner
+        kind = feedback.sound
+        banner.times = banner.times + 1 if (banner.message, banner.kind) == (feedback.message, kind) else 1
+        banner.message, banner.kind = feedback.message, kind
+        # Played as its own task: a browser holds sounds until the first tap or key, and the screen
+        # must not wait for that.
+        self.page.run_task(self.sounds[kind].play)
+        self.badge.status = self.workspace.sync.status()
+        if feedback.saved and self.device.engine is not None:
+            self.device.engine.request_sync()  # saved work leaves for the server as soon as it can
+        self.changed()
+
+    def changed(self) -> None:
+        """The screen's model changed: render the screen again (only the screen, not the bar)."""
+        self.screen.version += 1
+
+    def go(self, name: str) -> None:
+        self.workspace.screen = name
+        self.screen.name = name
+        self.banner.message = ""
+
+    def status_changed(self, _: SyncStatus) -> None:
+        """From the sync engine's thread: the badge is repainted on the page's loop, alone."""
+        if self.page.session is not None and self.page.session.connection is not None:
+            self.page.run_task(self._repaint_badge)
+
+    async def _repaint_badge(self) -> None:
+        self.badge.status = self.workspace.sync.status()
+
+    async def pick_photo(self) -> bytes | None:
+        """A photo from the device: its camera app or its files (the browser's file chooser)."""
+        files = await self.picker.pick_files(file_type=ft.FilePickerFileType.IMAGE, with_data=True)
+        return files[0].bytes if files else None
+
+    def open_unit(self, lpn: str) -> Feedback:
+        feedback = self.workspace.flow.open(lpn)
+        if feedback.ok:
+            self.go("unit")
+        return feedback
+
+    # --- camera -----------------------------------------------------------------------
+
+    def start_camera(self, *, on_preview: Callable[[bytes], None], on_error: Callable[[str], None]) -> None:
+        from .camera import CameraFeed  # OpenCV: only where a camera is used
+
+        self.feed = CameraFeed(self.camera, on_preview=on_preview, on_error=on_error,
+                               on_scan=lambda read: self.page.run_task(self.scan, (read.aim_id or "") + read.text))
+        self.feed.start()
+
+    def stop_camera(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+            self.feed = None
+
+    def snap(self, flow: Any) -> Feedback:
+        """A photo for the unit in hand from the camera (the live view and the still share it)."""
+        from scanner import ScanError
+
+        from .camera import capture_still
+
+        self.stop_camera()
+        try:
+            content = capture_still(self.camera)
+        except ScanError as failed:
+            return Feedback(False, str(failed))
+        return flow.add_photo(content)
+
+    def sign_out(self, words: str = "signed out") -> None:
+        self.workspace.sign_out()
+        self.go("sign_in")
+        self.flash(Feedback(True, words))

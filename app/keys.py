@@ -1,0 +1,152 @@
+"""One keyboard hook for the whole page: a hardware scanner's burst is a scan wherever the focus is.
+
+A keyboard-wedge scanner types a code and Enter faster than anyone types. The page's keyboard hook
+sees every key (on a switch, a checkbox, a button, inside a text field), so bursts are recognised
+here and handed to the screen as scans. What a burst typed into a focused text field is taken back
+out of it, and the field's own Enter (its submit) is not taken a second time.
+
+The order of messages from the browser is what makes this exact: for every key, its key event
+arrives before the text change it causes, and a field's submit comes after the Enter's key event
+or (where the browser sends it first) before it; either way one burst gives one scan.
+
+Plain Python, no Flet: the screens feed it key events and text changes, and it calls `on_scan`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A US keyboard layout: a shifted key's character. A scanner types through the same layer.
+_SHIFTED = dict(zip("1234567890-=[]\\;',./`", '!@#$%^&*()_+{}|:"<>?~', strict=True))
+_TERMINATORS = {"Enter", "Numpad Enter", "Tab"}
+_MODIFIERS = {"Shift", "Shift Left", "Shift Right", "Control Left", "Control Right", "Alt Left", "Alt Right",
+              "Meta Left", "Meta Right", "Caps Lock"}
+MIN_BURST_KEYS = 6
+# Median time between keys (s) at or below which keys are a scanner's: scanners type a key every few
+# ms, people 120 ms or more. The median, not the largest gap: a busy server that stalls once in the
+# middle of a burst receives its keys in two bunches, and still sees a burst.
+MAX_MEDIAN_GAP_S = 0.08
+PAUSE_S = 0.5  # a pause this long ends whatever was typed before: a burst starts after it
+_KEPT_KEYS = 400
+
+
+def key_char(key: str, shift: bool) -> str | None:
+    """The character a key types, from its label and Shift; None for a key that types none."""
+    if len(key) != 1:
+        return " " if key == "Space" else None
+    if key.isalpha():
+        return key.upper() if shift else key.lower()
+    return _SHIFTED.get(key, key) if shift else key
+
+
+@dataclass
+class Typed:
+    """The text of one field, as the person typed it; `reset` puts other text in its place."""
+
+    text: str = ""
+    on_reset: Callable[[str], None] | None = None
+
+    def reset(self, text: str = "") -> None:
+        self.text = text
+        if self.on_reset is not None:
+            self.on_reset(text)
+
+
+class KeyRouter:
+    """Tells scanner bursts from typing and hands each burst to `on_scan` once."""
+
+    def __init__(self, on_scan: Callable[[str], None], clock: Callable[[], float]) -> None:
+        self._on_scan = on_scan
+        self._clock = clock
+        self._keys: list[str] = []
+        self._times: list[float] = []
+        # (keys seen when the change came, the field, its text before the change)
+        self._changes: list[tuple[int, Typed, str]] = []
+        self._submit_taken = False  # the burst ended by its Enter key: its field's submit is not a scan
+
+    def key(self, key: str, shift: bool = False, ctrl: bool = False) -> None:
+        """A key went down somewhere on the page."""
+        if key in _MODIFIERS:
+            return
+        if key in _TERMINATORS:
+            start = self._burst_start()
+            if start is not None:
+                self._finish(start, typed_text=None)
+                self._submit_taken = True
+            else:
+                self._clear()
+            return
+        char = None if ctrl else key_char(key, shift)
+        if char is None:  # an arrow, Backspace, a shortcut: whatever came before was not a scan
+            self._clear()
+            return
+        self._submit_taken = False
+        if len(self._keys) >= _KEPT_KEYS:
+            self._clear()
+        self._keys.append(char)
+        self._times.append(self._clock())
+
+    def changed(self, typed: Typed, text: str) -> None:
+        """A field's text changed as the person (or a scanner) typed."""
+        if self._keys:
+            self._changes.append((len(self._keys), typed, typed.text))
+        typed.text = text
+
+    def submitted(self, typed: Typed, text: str) -> bool:
+        """A field's Enter. True when it was a scanner's (taken as a scan here or already taken):
+        the field then does nothing with it; False when a person typed it and it is the field's."""
+        if self._submit_taken:
+            self._submit_taken = False
+            return True
+        start = self._burst_start()
+        if start is not None:  # the submit came before the Enter's key event
+            self._finish(start, typed_text=(typed, text))
+            return True
+        return False
+
+    def _burst_start(self) -> int | None:
+        """Where the keys typed since the last pause begin, if they are a scanner's burst."""
+        start = len(self._keys)
+        while start > 0 and (start == len(self._keys) or self._times[start] - self._times[start - 1] <= PAUSE_S):
+            start -= 1
+        if len(self._keys) - start < MIN_BURST_KEYS:
+            return None
+        times = self._times[start:]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        return start if statistics.median(gaps) <= MAX_MEDIAN_GAP_S else None
+
+    def _clear(self) -> None:
+        self._keys, self._times, self._changes = [], [], []
+
+    def _finish(self, start: int, typed_text: tuple[Typed, str] | None) -> None:
+        code = "".join(self._keys[start:])
+        before: dict[int, tuple[Typed, str]] = {}
+        for seen, typed, text in self._changes:
+            if seen > start:  # the change a key makes comes after that key
+                before.setdefault(id(typed), (typed, text))
+        self._clear()
+        for typed, text in before.values():
+            # The field's own text says the burst exactly (case included), where the keys' labels cannot.
+            inserted = _inserted(text, typed.text)
+            if inserted.casefold() == code.casefold():
+                code = inserted
+            typed.reset(text)
+        if typed_text is not None and not before:
+            typed, text = typed_text
+            if text.casefold().endswith(code.casefold()):
+                code = text[len(text) - len(code):]
+            typed.reset(text[: len(text) - len(code)])
+        self._on_scan(code)
+
+
+def _inserted(before: str, after: str) -> str:
+    """What was typed into `before` to make `after` (one run of characters at one place)."""
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    return after[start: len(after) - end]

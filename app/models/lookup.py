@@ -1,0 +1,51 @@
+"""Look up: scan or type an LPN or a serial anywhere and see the unit's card; a bin shows its contents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import ReturnflowError
+from local_db.screens import UnitCard, bin_contents, photo, unit_card
+from scanner import ScanError, ScanKind
+
+from .common import Feedback, Session, read_scan
+
+
+@dataclass
+class LookupModel:
+    session: Session
+    card: UnitCard | None = None
+    bin_code: str | None = None  # a bin scanned: its contents are shown instead of a unit
+    feedback: Feedback | None = None
+
+    def find(self, typed: str) -> Feedback:
+        """An LPN, a serial or a bin label, scanned or typed."""
+        try:
+            scan = read_scan(typed)
+        except ScanError:
+            scan = None  # not a label the scanner knows: it may still be a serial number
+        store = self.session.store
+        if scan is not None and scan.kind is ScanKind.BIN:
+            try:
+                store.bin(scan.value)
+            except ReturnflowError as refused:
+                self.feedback = Feedback(False, str(refused))
+                return self.feedback
+            self.card, self.bin_code = None, scan.value
+            self.feedback = Feedback(True, f"{scan.value}: {sum(self.bin_counts().values())} unit(s)")
+            return self.feedback
+        code = scan.value if scan is not None else typed.strip()
+        card = unit_card(store, code)
+        if card is None:
+            self.feedback = Feedback(False, f"no unit with LPN or serial {code} on this device")
+            return self.feedback
+        self.card, self.bin_code = card, None
+        self.feedback = Feedback(True, f"{card.lpn}: {card.name}, {card.state}")
+        return self.feedback
+
+    def bin_counts(self) -> dict[str, int]:
+        """Units per SKU in the bin looked up."""
+        return bin_contents(self.session.store, self.bin_code) if self.bin_code else {}
+
+    def photo(self, sha256: str) -> bytes | None:
+        return photo(self.session.store, sha256)

@@ -1,0 +1,87 @@
+"""Where a scan goes: the current screen's model, or, by the label's kind, the screen made for it.
+
+A scan on Home (or on a screen with no scan of its own) routes by label: an RMA or a package label
+opens Receive, an LPN its unit, a bin or a serial the lookup. A receipt hands its unit on to the
+steps that follow (the default path); a unit stored while a package is open goes back to Receive.
+"""
+
+from __future__ import annotations
+
+from domain import ReturnflowError, UnitState
+from scanner import ScanError, ScanKind
+
+from .handheld import Handheld
+from .models.common import Feedback, read_scan
+from .models.unit_steps import Step
+
+_PACKAGE_LABELS = (ScanKind.RMA, ScanKind.TRACKING, ScanKind.SSCC)
+
+
+def route(handheld: Handheld, text: str) -> Feedback | None:
+    work = handheld.workspace
+    if work.session is None:
+        return Feedback(False, "sign in first, then scan")
+    screen = work.screen
+    if screen == "receive":
+        return _received(handheld, work.receive.submit(text))
+    if screen == "unit":
+        return _stepped(handheld, text)
+    if screen == "lookup":
+        return work.lookup.find(text)
+    if screen == "count":
+        return work.supervisor.count_scan(text)
+    return _by_label(handheld, text)
+
+
+def _by_label(handheld: Handheld, text: str) -> Feedback:
+    work = handheld.workspace
+    try:
+        scan = read_scan(text)
+    except ScanError as refused:
+        scan, why = None, str(refused)
+    if scan is not None and scan.kind in _PACKAGE_LABELS:
+        handheld.go("receive")
+        return _received(handheld, work.receive.submit(text))
+    if scan is not None and scan.kind is ScanKind.LPN:
+        feedback = work.flow.open(scan.value)
+        if feedback.ok:
+            handheld.go("unit")
+        return feedback
+    feedback = work.lookup.find(text)  # a bin's contents, or a unit by its serial
+    if feedback.ok:
+        handheld.go("lookup")
+    elif scan is None:
+        return Feedback(False, why)
+    return feedback
+
+
+def _received(handheld: Handheld, feedback: Feedback) -> Feedback:
+    """After a receipt, the unit received is in hand for its inspection."""
+    work = handheld.workspace
+    lpn, work.receive.last_received = work.receive.last_received, None
+    if lpn is not None and feedback.ok:
+        try:
+            work.flow.take(work.session.store.unit(lpn))
+        except ReturnflowError:  # voided meanwhile: stay on Receive
+            return feedback
+        handheld.go("unit")
+        return Feedback(True, f"{feedback.message}; now inspect it", saved=feedback.saved, check=feedback.check)
+    return feedback
+
+
+def _stepped(handheld: Handheld, text: str) -> Feedback:
+    work = handheld.workspace
+    try:
+        scan = read_scan(text)
+    except ScanError as refused:
+        return Feedback(False, str(refused))
+    if scan.kind in _PACKAGE_LABELS or scan.gtin:
+        handheld.go("receive")  # the next package, or the next item of this one
+        return _received(handheld, work.receive.submit(text))
+    putting_away = work.flow.step is Step.PUT_AWAY and not work.flow.moving
+    feedback = work.flow.scan(text)
+    stored = putting_away and feedback.saved and work.flow.unit.state is UnitState.STORED
+    if stored and (work.receive.rma is not None or work.receive.blind_reason is not None):
+        handheld.go("receive")
+        return Feedback(True, f"{feedback.message}; scan the next item", saved=True)
+    return feedback

@@ -1,0 +1,152 @@
+"""What every screen is built from: big targets, the feedback banner, the sync badge, text fields.
+
+Text fields keep their own text (state of their own component), so no repaint elsewhere (the sync
+badge, the banner, the screen after a tap) ever replaces a field someone is typing in or moves the
+focus; the field's text changes from outside only when the model resets it (a scan's burst taken
+back out, a new unit in hand).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import flet as ft
+
+from domain import ReturnflowError
+
+from sync.engine import SyncState
+
+from ..handheld import Badge, Banner, Handheld
+from ..keys import KeyRouter, Typed
+
+TARGET = 64  # px: a gloved thumb
+OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
+CHECK_AMBER = "#8A4B00"  # done, but worth a look: dark enough for white text
+# Banner colour and prefix for each kind of feedback (Feedback.sound names the kind).
+BANNERS = {"ok": (OK_GREEN, ""), "check": (CHECK_AMBER, "Check: "), "error": (ERROR_RED, "Not done: ")}
+STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncState.OFFLINE: "#4E342E",
+                 SyncState.ERROR: ERROR_RED}
+STATE_WORDS = {SyncState.ONLINE: "synced", SyncState.SYNCING: "syncing", SyncState.OFFLINE: "offline",
+               SyncState.ERROR: "sync problem"}
+
+Handler = Callable[[Any], Awaitable[None]]
+log = logging.getLogger("returnflow.app")
+
+
+def screen(body: Callable[..., ft.Control]) -> Callable[..., ft.Control]:
+    """A screen component that, should drawing it fail, shows words and a way out instead: Flet stops
+    repainting a page whose component raised, which would freeze the handheld."""
+    @functools.wraps(body)
+    def drawn(*args: Any, **kwargs: Any) -> ft.Control:
+        try:
+            return body(*args, **kwargs)
+        except ReturnflowError as refused:
+            return ft.Column([line(f"Not done: {refused}", colour=ERROR_RED)])
+        except Exception:
+            log.exception("drawing %s failed", body.__name__)
+            return ft.Column([line("This screen could not be drawn: go Home and try again, and tell a supervisor.",
+                                   colour=ERROR_RED, key="screen-failed")])
+    return ft.component(drawn)
+
+
+def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None,
+               disabled: bool = False) -> ft.Control:
+    button = ft.Button(text, on_click=on_click, height=TARGET, expand=True, disabled=disabled,
+                       bgcolor=INK if primary and not disabled else None, color=PAPER if primary else None,
+                       style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD)))
+    row = ft.Row([button])
+    return ft.Semantics(identifier=key, content=row) if key else row
+
+
+def button_row(choices: list[tuple[str, Handler, str | None]], *, selected: str | None = None) -> ft.Control:
+    """Several big buttons side by side: (words, handler, semantics id); `selected` is drawn dark."""
+    return ft.Row([ft.Semantics(identifier=key, expand=True, content=ft.Button(
+        words, on_click=handler, height=TARGET, expand=True,
+        bgcolor=INK if words == selected else None, color=PAPER if words == selected else None,
+        style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD))))
+        for words, handler, key in choices])
+
+
+def heading(text: str) -> ft.Control:
+    return ft.Semantics(identifier="screen-title", content=ft.Text(text, size=26, weight=ft.FontWeight.BOLD))
+
+
+def line(text: str, *, size: int = 18, key: str | None = None, colour: str | None = None,
+         bold: bool = False) -> ft.Control:
+    control = ft.Text(text, size=size, color=colour, weight=ft.FontWeight.BOLD if bold else None)
+    return ft.Semantics(identifier=key, content=control) if key else control
+
+
+@ft.component
+def TextInput(typed: Typed, label: str, router: KeyRouter, *, on_submit: Callable[[str], Awaitable[None]] | None = None,
+              password: bool = False, digits: bool = False, autofocus: bool = False, ref: Any = None,
+              key_id: str | None = None) -> ft.Control:
+    """A text field whose text is its own: the keyboard hook sees its changes (a scanner's burst is
+    taken back out) and its Enter (a scanner's is not submitted twice)."""
+    text, set_text = ft.use_state(typed.text)
+    typed.on_reset = set_text
+
+    async def changed(event: ft.Event[ft.TextField]) -> None:
+        router.changed(typed, event.control.value or "")
+        set_text(typed.text)
+
+    async def submitted(event: ft.Event[ft.TextField]) -> None:
+        if router.submitted(typed, event.control.value or "") or on_submit is None:
+            return
+        await on_submit(event.control.value or "")
+
+    field = ft.TextField(
+        label=label, value=text, on_change=changed, on_submit=submitted, text_size=22, height=TARGET + 8,
+        password=password, can_reveal_password=password, autofocus=autofocus, ref=ref,
+        keyboard_type=ft.KeyboardType.NUMBER if digits else ft.KeyboardType.TEXT,
+        input_filter=ft.NumbersOnlyInputFilter() if digits else None)
+    return ft.Semantics(identifier=key_id, content=field) if key_id else field
+
+
+@ft.component
+def ScanInput(handheld: Handheld, label: str = "Scan, or type a code and Enter") -> ft.Control:
+    """The screen's scan field: a person types a code here; a scanner's burst is taken wherever the
+    focus is. The focus comes back here after every tap, so the next scan never presses a button."""
+    ref = ft.use_ref(None)
+    typed, _ = ft.use_state(Typed)
+    handheld.scan_field = ref
+
+    def unmounted() -> None:  # a screen without a scan field: no focus to give back
+        if handheld.scan_field is ref:
+            handheld.scan_field = None
+
+    ft.on_unmounted(unmounted)
+
+    async def entered(text: str) -> None:
+        typed.reset()
+        await handheld.scan(text)
+
+    return TextInput(typed, label, handheld.router, on_submit=entered, autofocus=True, ref=ref, key_id="scan")
+
+
+@ft.component
+def BannerView(banner: Banner) -> ft.Control:
+    colour, prefix = BANNERS[banner.kind]
+    again = f"  (×{banner.times})" if banner.times > 1 else ""
+    return ft.Container(
+        ft.Semantics(identifier="feedback", content=ft.Text(prefix + banner.message + again, size=20,
+                                                            weight=ft.FontWeight.BOLD, color=PAPER)),
+        # A repeated message flashes: its box is drawn anew, fading in.
+        key=f"banner-{banner.times}", bgcolor=colour, padding=12, border_radius=8, visible=bool(banner.message),
+        width=float("inf"), animate_opacity=300, opacity=1.0)
+
+
+@ft.component
+def SyncBadge(badge: Badge) -> ft.Control:
+    status = badge.status
+    words = STATE_WORDS[status.state]
+    if status.state is SyncState.SYNCING and status.progress:
+        words = f"syncing {status.progress.done}"
+    return ft.Container(
+        ft.Semantics(identifier="sync-badge", content=ft.Text(f"{words} · {status.pending} pending", size=16,
+                                                              weight=ft.FontWeight.BOLD, color=PAPER)),
+        padding=ft.Padding.symmetric(horizontal=12, vertical=8), border_radius=20,
+        bgcolor=STATE_COLOURS[status.state])

@@ -1,0 +1,96 @@
+"""The page's keyboard hook: a scanner's burst is one scan wherever the focus is, and never text."""
+
+from __future__ import annotations
+
+from app.keys import KeyRouter, Typed, key_char
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def router() -> tuple[KeyRouter, list[str], Clock]:
+    scans: list[str] = []
+    clock = Clock()
+    return KeyRouter(scans.append, clock), scans, clock
+
+
+def press(keys: KeyRouter, clock: Clock, code: str, gap: float, field: Typed | None = None) -> None:
+    """Type `code` as key events (labels upper case, as the browser reports them) and Enter; a focused
+    field's text changes after each key, as in the browser."""
+    for char in code:
+        clock.now += gap
+        keys.key(char.upper() if char.isalpha() else char, shift=char.isupper())
+        if field is not None:
+            keys.changed(field, field.text + char)
+    clock.now += gap
+    keys.key("Enter")
+
+
+def test_a_burst_with_nothing_focused_is_one_scan_read_from_the_key_labels():
+    keys, scans, clock = router()
+    press(keys, clock, "LPN-0000000017", gap=0.004)
+    assert scans == ["LPN-0000000017"]
+
+
+def test_typing_at_a_persons_pace_is_not_a_scan():
+    keys, scans, clock = router()
+    press(keys, clock, "LPN-0000000017", gap=0.15)
+    assert scans == []
+
+
+def test_a_burst_into_a_note_is_taken_back_out_of_it_and_scanned_as_typed():
+    keys, scans, clock = router()
+    notes = Typed()
+    press(keys, clock, "box was wet", gap=0.2, field=notes)
+    clock.now += 2
+    resets: list[str] = []
+    notes.on_reset = resets.append
+    press(keys, clock, "lpn-0000000017", gap=0.004, field=notes)
+    assert scans == ["lpn-0000000017"]  # the field's text, case and all, not the keys' labels
+    assert notes.text == "box was wet" and resets == ["box was wet"]
+
+
+def test_the_fields_enter_after_a_burst_is_not_taken_again():
+    keys, scans, clock = router()
+    field = Typed()
+    press(keys, clock, "RMA-26000015", gap=0.004, field=field)
+    assert keys.submitted(field, field.text) is True
+    assert scans == ["RMA-26000015"] and field.text == ""
+
+
+def test_a_submit_that_comes_before_the_enter_key_is_one_scan():
+    keys, scans, clock = router()
+    field = Typed()
+    for char in "BIN-RST-R01":
+        clock.now += 0.004
+        keys.key(char.upper(), shift=char.isupper())
+        keys.changed(field, field.text + char)
+    assert keys.submitted(field, field.text) is True
+    keys.key("Enter")
+    assert scans == ["BIN-RST-R01"] and field.text == ""
+
+
+def test_a_code_a_person_typed_and_entered_is_the_fields_own():
+    keys, scans, clock = router()
+    field = Typed()
+    press(keys, clock, "LPN-0000000017", gap=0.2, field=field)
+    assert keys.submitted(field, field.text) is False and scans == []
+
+
+def test_a_server_stall_in_the_middle_of_a_burst_still_gives_one_scan():
+    keys, scans, clock = router()
+    for index, char in enumerate("LPN-0000000017"):
+        clock.now += 0.3 if index == 6 else 0.002  # the keys arrive in two bunches
+        keys.key(char)
+    keys.key("Enter")
+    assert [scan.upper() for scan in scans] == ["LPN-0000000017"]
+
+
+def test_keys_type_their_characters_on_a_us_layout():
+    assert [key_char("A", False), key_char("A", True), key_char("9", True), key_char("-", False),
+            key_char("Backspace", False), key_char("Space", False)] == ["a", "A", "(", "-", None, " "]
