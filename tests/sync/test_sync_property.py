@@ -73,7 +73,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(device=st.sampled_from(DEVICES), index=st.integers(0, 20),
           step=st.sampled_from(["inspect", "grade_a", "grade_d", "suggested", "quarantine", "store", "hold",
-                                "release"]))
+                                "release", "void", "regrade", "reopen", "move"]))
     def work(self, device: str, index: int, step: str) -> None:
         store = self.devices[device].store
         lpn = self._unit(self.devices[device], index)
@@ -98,6 +98,19 @@ class SyncMachine(RuleBasedStateMachine):
                     store.quarantine(ASSOCIATE, lpn=lpn, reason="seal broken")
                 case "release":
                     store.release(SUPERVISOR, lpn=lpn, note="checked")
+                # Corrections of the last step; a voided LPN is received again by the receive rule.
+                case "void":
+                    store.void_receipt(ASSOCIATE, lpn=lpn, reason="double scan")
+                case "regrade" if store.unit(lpn).grade is not None:
+                    store.regrade(ASSOCIATE, lpn=lpn, grade=Grade.C if store.unit(lpn).grade is Grade.A else Grade.A,
+                                  reason="second look")
+                case "reopen":
+                    store.reopen_disposition(ASSOCIATE, lpn=lpn, reason="wrong button")
+                case "move":
+                    unit = store.unit(lpn)
+                    target = QUARANTINE_BINS[(index + 1) % 2] if unit.state is UnitState.QUARANTINED else (
+                        bin_for(store, unit.disposition) if unit.disposition else "BIN-RST-R01")
+                    store.move(ASSOCIATE, lpn=lpn, bin_code=target if target != unit.bin_code else "BIN-RST-R02")
         except DomainError:
             pass  # refused on the device: nothing written
 

@@ -61,3 +61,10 @@ def test_pin_must_be_four_to_eight_digits(pin):
 @pytest.mark.parametrize("stored", ["", "plain", "md5$1$00$00", "pbkdf2_sha256$x$zz$00"])
 def test_malformed_stored_hash_never_verifies(stored):
     assert not verify_pin("2468", stored)
+
+
+def test_a_correction_needs_the_permission_of_the_step_it_corrects():
+    corrected = {EventType.RECEIPT_VOID: EventType.RMA_RECEIPT, EventType.REGRADE: EventType.GRADING,
+                 EventType.DISPOSITION_REOPENING: EventType.DISPOSITION, EventType.MOVE: EventType.STORE}
+    for correction, step in corrected.items():
+        assert EVENT_PERMISSION[correction] is EVENT_PERMISSION[step]
