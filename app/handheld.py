@@ -60,7 +60,7 @@ class Handheld:
         self.banner = Banner()
         self.badge = Badge(workspace.sync.status())
         self.screen = Screen(workspace.screen)
-        self.router = KeyRouter(self._burst, time.monotonic)
+        self.router = KeyRouter(self._burst, time.monotonic, is_code=_reads_as_code)
         self.scan_field: Any = None  # the ref of the screen's scan field, where the focus goes back to
         self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
                        for name in ("ok", "check", "error")}
@@ -108,7 +108,7 @@ class Handheld:
         otherwise press the button just tapped again, or reach nothing. Only while the field stays
         (`since`: the screen before the action): a field removed before the browser answers its
         focus() would end the connection; a new screen's scan field takes the focus on mount."""
-        if since is not None and not (since in SCAN_SCREENS and self.screen.name in SCAN_SCREENS):
+        if self.screen.name not in SCAN_SCREENS or (since is not None and since not in SCAN_SCREENS):
             return
         field = self.scan_field.current if self.scan_field is not None else None
         if field is not None:
@@ -200,3 +200,14 @@ class Handheld:
         self.workspace.sign_out()
         self.go("sign_in")
         self.flash(Feedback(True, words))
+
+
+def _reads_as_code(text: str) -> bool:
+    """Whether text typed fast into a field is what a scanner prints: a label or a product code (a
+    malformed one included, so that its scan is refused in words rather than kept as a note)."""
+    from scanner import ScanError, ScanKind, classify
+
+    try:
+        return classify(text).kind is not ScanKind.UNKNOWN
+    except ScanError:
+        return True

@@ -57,9 +57,13 @@ class Typed:
 class KeyRouter:
     """Tells scanner bursts from typing and hands each burst to `on_scan` once."""
 
-    def __init__(self, on_scan: Callable[[str], None], clock: Callable[[], float]) -> None:
+    def __init__(self, on_scan: Callable[[str], None], clock: Callable[[], float],
+                 is_code: Callable[[str], bool] = lambda _: True) -> None:
         self._on_scan = on_scan
         self._clock = clock
+        # Fast typing ending in Enter inside a text field stays the field's unless it reads as a code
+        # a scanner prints (a label, a GTIN): a quick typist's note is never taken for a scan.
+        self._is_code = is_code
         self._keys: list[str] = []
         self._times: list[float] = []
         # (keys seen when the change came, the field, its text before the change)
@@ -72,11 +76,8 @@ class KeyRouter:
             return
         if key in _TERMINATORS:
             start = self._burst_start()
-            if start is not None:
-                self._finish(start, typed_text=None)
-                self._submit_taken = True
-            else:
-                self._clear()
+            self._submit_taken = start is not None and self._finish(start, typed_text=None)
+            self._clear()
             return
         char = None if ctrl else key_char(key, shift)
         if char is None:  # an arrow, Backspace, a shortcut: whatever came before was not a scan
@@ -100,11 +101,8 @@ class KeyRouter:
         if self._submit_taken:
             self._submit_taken = False
             return True
-        start = self._burst_start()
-        if start is not None:  # the submit came before the Enter's key event
-            self._finish(start, typed_text=(typed, text))
-            return True
-        return False
+        start = self._burst_start()  # not None: the submit came before the Enter's key event
+        return start is not None and self._finish(start, typed_text=(typed, text))
 
     def _burst_start(self) -> int | None:
         """Where the keys typed since the last pause begin, if they are a scanner's burst."""
@@ -120,25 +118,28 @@ class KeyRouter:
     def _clear(self) -> None:
         self._keys, self._times, self._changes = [], [], []
 
-    def _finish(self, start: int, typed_text: tuple[Typed, str] | None) -> None:
+    def _finish(self, start: int, typed_text: tuple[Typed, str] | None) -> bool:
+        """Take the burst from `start` as a scan; False when it was a field's own text after all."""
         code = "".join(self._keys[start:])
         before: dict[int, tuple[Typed, str]] = {}
         for seen, typed, text in self._changes:
             if seen > start:  # the change a key makes comes after that key
                 before.setdefault(id(typed), (typed, text))
-        self._clear()
-        for typed, text in before.values():
-            # The field's own text says the burst exactly (case included), where the keys' labels cannot.
-            inserted = _inserted(text, typed.text)
-            if inserted.casefold() == code.casefold():
-                code = inserted
-            typed.reset(text)
         if typed_text is not None and not before:
             typed, text = typed_text
-            if text.casefold().endswith(code.casefold()):
-                code = text[len(text) - len(code):]
-            typed.reset(text[: len(text) - len(code)])
+            before[id(typed)] = (typed, text[: len(text) - len(code)] if len(text) >= len(code) else "")
+        for typed, text in before.values():
+            # The field's own text says the burst exactly (case included), where the keys' labels cannot.
+            inserted = _inserted(text, typed.text if typed_text is None or typed is not typed_text[0] else typed_text[1])
+            if inserted.casefold() == code.casefold():
+                code = inserted
+        if before and not self._is_code(code):
+            return False
+        self._clear()
+        for typed, text in before.values():
+            typed.reset(text)
         self._on_scan(code)
+        return True
 
 
 def _inserted(before: str, after: str) -> str:

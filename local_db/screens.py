@@ -71,6 +71,7 @@ class OpenException:
     lpn: str | None
     bin_code: str | None
     detail: dict[str, Any]
+    device_id: str | None = None  # the device whose event opened it
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,8 @@ def quarantine_bins(store: DeviceStore) -> list[QuarantineBin]:
 
 
 def open_exceptions(store: DeviceStore, limit: int = 100) -> list[OpenException]:
-    return [OpenException(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in store.db.execute(
-        """SELECT exception_id, kind, lpn, bin_code, detail FROM exceptions WHERE status = 'open'
+    return [OpenException(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in store.db.execute(
+        """SELECT exception_id, kind, lpn, bin_code, detail, device_id FROM exceptions WHERE status = 'open'
            ORDER BY exception_id LIMIT ?""", (limit,))]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import Role, SignInFailed, UnitState
+from domain import ReturnflowError, Role, UnitState
 from local_db import DeviceStore, RefusedEvent
 from local_db.screens import QUEUES, work_queues
 from sync.engine import SyncEngine, SyncState, SyncStatus
@@ -25,7 +25,7 @@ class SignInModel:
     def sign_in(self, user_id: str, pin: str) -> tuple[Feedback, Session | None]:
         try:
             actor = self.store.sign_in(user_id.strip(), pin.strip())
-        except SignInFailed as refused:
+        except ReturnflowError as refused:  # a wrong PIN, a lockout, a PIN that is not digits
             return Feedback(False, str(refused)), None
         return Feedback(True, f"signed in as {actor.user_id}"), Session(self.store, actor, self.engine)
 
@@ -90,4 +90,7 @@ class SyncModel:
         if self.engine is None:
             return Feedback(False, "no central API configured for this device")
         self.engine.request_sync()
+        if self.engine.status.state in (SyncState.OFFLINE, SyncState.ERROR):
+            return Feedback(True, "trying the central API again: work stays on this device until it answers",
+                            check=True)
         return Feedback(True, "syncing now")

@@ -31,6 +31,18 @@ class Dispute:
     field: str | None  # "grade" or "disposition" when choosing settles it
 
     @property
+    def context(self) -> list[str]:
+        """Who and what stand behind the exception, as the supervisor reads it before deciding."""
+        exception, lines = self.exception, []
+        if exception.device_id:
+            lines.append(f"from device {exception.device_id}")
+        for key, words in (("actor", "by"), ("proposed_by", "proposed by"), ("override_reason", "associate's reason"),
+                           ("reason", "reason"), ("hold_reason", "hold reason")):
+            if exception.detail.get(key):
+                lines.append(f"{words}: {exception.detail[key]}")
+        return lines
+
+    @property
     def choices(self) -> list[tuple[str, str]]:
         """The supervisor's buttons: (their words, the grade or disposition that then stands). An
         override waiting for approval already holds the associate's choice: approving keeps it."""

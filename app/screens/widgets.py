@@ -58,12 +58,14 @@ def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str 
                        bgcolor=INK if primary and not disabled else None, color=PAPER if primary else None,
                        style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD)))
     row = ft.Row([button])
-    return ft.Semantics(identifier=key, content=row) if key else row
+    # Keyed by its identifier: a button that becomes another (Release -> Confirm) is a new node, as a
+    # changed identifier is not redrawn on the browser's side.
+    return ft.Semantics(identifier=key, key=key, content=row) if key else row
 
 
 def button_row(choices: list[tuple[str, Handler, str | None]], *, selected: str | None = None) -> ft.Control:
     """Several big buttons side by side: (words, handler, semantics id); `selected` is drawn dark."""
-    return ft.Row([ft.Semantics(identifier=key, expand=True, content=ft.Button(
+    return ft.Row([ft.Semantics(identifier=key, key=key, expand=True, content=ft.Button(
         words, on_click=handler, height=TARGET, expand=True,
         bgcolor=INK if words == selected else None, color=PAPER if words == selected else None,
         style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD))))
@@ -77,7 +79,7 @@ def heading(text: str) -> ft.Control:
 def line(text: str, *, size: int = 18, key: str | None = None, colour: str | None = None,
          bold: bool = False) -> ft.Control:
     control = ft.Text(text, size=size, color=colour, weight=ft.FontWeight.BOLD if bold else None)
-    return ft.Semantics(identifier=key, content=control) if key else control
+    return ft.Semantics(identifier=key, key=key, content=control) if key else control
 
 
 @ft.component

@@ -94,3 +94,13 @@ def test_a_server_stall_in_the_middle_of_a_burst_still_gives_one_scan():
 def test_keys_type_their_characters_on_a_us_layout():
     assert [key_char("A", False), key_char("A", True), key_char("9", True), key_char("-", False),
             key_char("Backspace", False), key_char("Space", False)] == ["a", "A", "(", "-", None, " "]
+
+
+def test_fast_typing_that_is_not_a_code_stays_in_its_field():
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("LPN-"))
+    reason = Typed()
+    press(keys, clock, "smells of smoke", gap=0.01, field=reason)
+    assert keys.submitted(reason, reason.text) is False  # the field's own Enter: it holds the unit
+    assert scans == [] and reason.text == "smells of smoke"
