@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import flet as ft
 
@@ -27,7 +29,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # the scanner's imports would take a core from it.
 WARM_UP_AFTER_S = 1.0
 TOKEN_KEY = "returnflow.workspace"
+TOKEN_WAIT_S = 3.0  # a browser answers in milliseconds
 IDLE_CHECK_S = 1.0
+T = TypeVar("T")
 
 
 def preload() -> None:
@@ -68,10 +72,10 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
         page.theme_mode = ft.ThemeMode.LIGHT
         page.bgcolor = "#FFFFFF"
         preferences = ft.SharedPreferences()
-        token = await preferences.get(TOKEN_KEY)
+        token = await _asked(preferences.get(TOKEN_KEY))
         workspace = device.workspace(token if isinstance(token, str) else None)
         if workspace.token != token:
-            await preferences.set(TOKEN_KEY, workspace.token)
+            await _asked(preferences.set(TOKEN_KEY, workspace.token))
         handheld = Handheld(page, workspace)
         page.on_keyboard_event = handheld.on_key
         if engine is not None:
@@ -98,6 +102,15 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
         if engine is not None:
             engine.stop()
         device.close()
+
+
+async def _asked(call: Awaitable[T]) -> T | None:
+    """The browser's answer about its local storage; None from a client that does not answer (a
+    bare websocket client, the bundle's smoke check): it then starts with a new workspace."""
+    try:
+        return await asyncio.wait_for(call, TOKEN_WAIT_S)
+    except (TimeoutError, RuntimeError):
+        return None
 
 
 async def _sign_out_when_idle(handheld: Handheld) -> None:
