@@ -7,7 +7,7 @@ steps that follow (the default path); a unit stored while a package is open goes
 
 from __future__ import annotations
 
-from domain import ReturnflowError, UnitState
+from domain import UnitState
 from scanner import ScanError, ScanKind
 
 from .handheld import Handheld
@@ -43,10 +43,7 @@ def _by_label(handheld: Handheld, text: str) -> Feedback:
         handheld.go("receive")
         return _received(handheld, work.receive.submit(text))
     if scan is not None and scan.kind is ScanKind.LPN:
-        feedback = work.flow.open(scan.value)
-        if feedback.ok:
-            handheld.go("unit")
-        return feedback
+        return handheld.open_unit(scan.value)
     feedback = work.lookup.find(text)  # a bin's contents, or a unit by its serial
     if feedback.ok:
         handheld.go("lookup")
@@ -60,10 +57,7 @@ def _received(handheld: Handheld, feedback: Feedback) -> Feedback:
     work = handheld.workspace
     lpn, work.receive.last_received = work.receive.last_received, None
     if lpn is not None and feedback.ok:
-        try:
-            work.flow.take(work.session.store.unit(lpn))
-        except ReturnflowError:  # voided meanwhile: stay on Receive
-            return feedback
+        work.flow.take(work.session.store.unit(lpn))
         handheld.go("unit")
         return Feedback(True, f"{feedback.message}; now inspect it", saved=feedback.saved, check=feedback.check)
     return feedback

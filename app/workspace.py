@@ -77,7 +77,7 @@ class Workspace:
         return SignInModel(self.device.store, self.device.engine)
 
     @property
-    def sync(self) -> SyncModel:
+    def sync(self) -> SyncModel:  # two references: made on each use rather than kept in step
         return SyncModel(self.device.store, self.device.engine)
 
     def signed_in(self, session: Session) -> None:

@@ -121,10 +121,11 @@ class UnitFlow:
             self.questions, self.answers = [], {}
         self.unit = unit
         store = self.session.store
-        self.item_name = store.item(unit.sku).name
+        item = store.item(unit.sku)
+        self.item_name = item.name
         if unit.state is UnitState.RECEIVED and not self.questions:
-            category = store.item(unit.sku).category
-            checklist = store.db.execute("SELECT checklist FROM categories WHERE code = ?", (category,)).fetchone()[0]
+            checklist = store.db.execute("SELECT checklist FROM categories WHERE code = ?",
+                                         (item.category,)).fetchone()[0]
             self.questions = [(q["question_id"], q["text"]) for q in json.loads(checklist)]
             self.answers = {qid: None for qid, _ in self.questions}
 

@@ -97,17 +97,22 @@ def Exceptions(handheld: Handheld) -> ft.Control:
     return ft.Column(rows, spacing=14)
 
 
+def _first_tap_asks(set_confirming):
+    """A release or a re-purpose is asked for by a first tap: its button then becomes the confirmation."""
+    def ask(key: str):
+        async def asked(_: object) -> None:
+            set_confirming(key)
+        return asked
+    return ask
+
+
 @screen
 def Quarantine(handheld: Handheld) -> ft.Control:
     model = handheld.workspace.supervisor
     note, _ = ft.use_state(Typed)
     confirming, set_confirming = ft.use_state(None)
 
-    def ask(lpn: str):
-        async def asked(_: object) -> None:
-            set_confirming(lpn)
-            await handheld.park_focus()
-        return asked
+    ask = _first_tap_asks(set_confirming)
 
     def release(lpn: str) -> Feedback:
         set_confirming(None)
@@ -140,11 +145,7 @@ def Bins(handheld: Handheld) -> ft.Control:
     zone, _ = ft.use_state(lambda: Typed("Q"))
     confirming, set_confirming = ft.use_state(None)
 
-    def ask(code: str):
-        async def asked(_: object) -> None:
-            set_confirming(code)
-            await handheld.park_focus()
-        return asked
+    ask = _first_tap_asks(set_confirming)
 
     def reassign(code: str) -> Feedback:
         set_confirming(None)
