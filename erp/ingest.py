@@ -747,7 +747,10 @@ class _Batch:
         return Judgement(Outcome.CONFLICT, ConflictRule.DIFFERENT_DECISIONS,
                          f"{field_name} {value} differs from {current} decided first; a supervisor decides",
                          (ExceptionKind.DISPUTE, {"lpn": unit.lpn, "field": field_name,
-                                                  "standing": str(current), "proposed": str(value)}))
+                                                  "standing": str(current), "proposed": str(value),
+                                                  # who proposed it, for the supervisor weighing both sides
+                                                  "proposed_by": event.actor, "proposed_device": event.device_id,
+                                                  "proposed_at": event.occurred_at.isoformat()}))
 
     def check_store_policy(self, event: Event, unit: ReturnUnit, payload: UnitStored | UnitMoved) -> Judgement:
         row = self.bin(payload.bin_code)
@@ -871,8 +874,8 @@ class _Batch:
         done = self.conn.execute(update(t.exceptions).where(
             t.exceptions.c.exception_id == payload.exception_id, t.exceptions.c.status == "open").values(
             status="resolved", resolved_at=self.received_at, resolved_by=actor, resolution=resolution)).rowcount
-        if done:
-            self._publish(None, "resolution", payload.exception_id, resolution)
+        if done:  # the devices show a conflict as settled, and by whom
+            self._publish(None, "resolution", payload.exception_id, {**resolution, "resolved_by": actor})
         return bool(done)
 
     def _audit(self, rule: ConflictRule, event: Event, detail: dict[str, Any]) -> None:

@@ -12,7 +12,10 @@ from local_db.screens import (
     QueuedUnit,
     bin_contents,
     open_exceptions,
+    UnitCard,
+    photo,
     quarantine_bins,
+    unit_card,
     units_in,
 )
 from scanner import ScanError, ScanKind
@@ -33,13 +36,18 @@ class Dispute:
     @property
     def context(self) -> list[str]:
         """Who and what stand behind the exception, as the supervisor reads it before deciding."""
-        exception, lines = self.exception, []
-        if exception.device_id:
+        exception, detail, lines = self.exception, self.exception.detail, []
+        if self.standing is not None and self.proposed is not None:
+            lines.append(f"standing: {self.standing}")
+        if detail.get("proposed_by"):
+            when = str(detail.get("proposed_at", ""))[:16].replace("T", " ")
+            lines.append(f"proposed: {self.proposed} by {detail['proposed_by']} on {detail.get('proposed_device')} "
+                         f"at {when}")
+        elif exception.device_id:
             lines.append(f"from device {exception.device_id}")
-        for key, words in (("actor", "by"), ("proposed_by", "proposed by"), ("override_reason", "associate's reason"),
-                           ("reason", "reason"), ("hold_reason", "hold reason")):
-            if exception.detail.get(key):
-                lines.append(f"{words}: {exception.detail[key]}")
+        for key, words in (("override_reason", "associate's reason"), ("reason", "reason")):
+            if detail.get(key):
+                lines.append(f"{words}: {detail[key]}")
         return lines
 
     @property
@@ -101,6 +109,13 @@ class SupervisorModel:
 
     def exceptions(self) -> list[Dispute]:
         return [_dispute(e) for e in open_exceptions(self.session.store)]
+
+    def evidence(self, dispute: Dispute) -> UnitCard | None:
+        """The unit behind an exception as this device knows it: its steps and inspection photos."""
+        return unit_card(self.session.store, dispute.exception.lpn) if dispute.exception.lpn else None
+
+    def photo(self, sha256: str) -> bytes | None:
+        return photo(self.session.store, sha256)
 
     def reassign(self, bin_code: str, *, purpose: str, zone: str, owner: str, move_to: str | None = None) -> Feedback:
         self.feedback, _ = attempt(

@@ -89,6 +89,7 @@ def Exceptions(handheld: Handheld) -> ft.Control:
         exception = dispute.exception
         rows.append(line(dispute.title, size=18, bold=True, key=f"exception-{exception.exception_id}"))
         rows += [line(words, size=16) for words in dispute.context]
+        rows += _evidence(model, dispute)
         if dispute.choices:
             rows.append(button_row([(words, resolve(dispute, choice), f"choose-{choice}")
                                     for words, choice in dispute.choices]))
@@ -104,6 +105,22 @@ def _first_tap_asks(set_confirming):
             set_confirming(key)
         return asked
     return ask
+
+
+def _evidence(model, dispute) -> list[ft.Control]:
+    """What this device holds of the unit: each step with who, where and its sync status, and the
+    inspection photos, for the supervisor to weigh before deciding."""
+    card = model.evidence(dispute)
+    if card is None:
+        return []
+    rows: list[ft.Control] = [line(f"{step.type.replace('_', ' ')} · {step.actor} on {step.device_id} · "
+                                   f"{step.occurred_at:%d %b %H:%M} · {step.status}", size=14)
+                              for step in card.steps]
+    thumbs = [content for content in map(model.photo, card.photos) if content]
+    if thumbs:
+        rows.append(ft.Semantics(identifier=f"photos-{card.lpn}", content=ft.Row(
+            [ft.Image(src=content, width=96, height=96, fit=ft.BoxFit.COVER) for content in thumbs], wrap=True)))
+    return rows
 
 
 @screen

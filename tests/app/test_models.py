@@ -321,7 +321,8 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
         pulled(3, "bin_policy_violation", first, {"bin_code": "BIN-RST-R01", "required": "quarantine"}, "BIN-RST-R01"),
         pulled(4, "override_approval", second, {"rule_id": "grade_d_scrap", "suggested": "scrap",
                                                 "chosen": "liquidate"}),
-        pulled(5, "dispute", first, {"field": "grade", "standing": "A", "proposed": "C"}),
+        pulled(5, "dispute", first, {"field": "grade", "standing": "A", "proposed": "C", "proposed_by": "alex",
+                                     "proposed_device": "hh-2", "proposed_at": "2026-12-07T10:32:05+00:00"}),
         pulled(6, "wrong_item", second, {"rma_id": "RMA-26000015", "line_no": 2, "expected_sku": "HOM-10231",
                                          "received_sku": "APP-10001"}),
     ], cursor=6)
@@ -336,5 +337,8 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
         (f"grade disputed on {first}", [("Keep A", "A"), ("Take C", "C")]),
         (f"{second} received on RMA-26000015 line 2 as APP-10001; the line expects HOM-10231", []),
     ]
+    dispute = supervisor.exceptions()[4]
+    assert dispute.context == ["standing: A", "proposed: C by alex on hh-2 at 2026-12-07 10:32"]
+    assert supervisor.exceptions()[0].context == ["from device hh-2"]
     assert supervisor.resolve(supervisor.exceptions()[0], None, "two phones, one box: both kept").ok
     assert len(supervisor.exceptions()) == 5

@@ -123,7 +123,8 @@ def test_different_decisions_dispute_the_unit_for_a_supervisor(api, erp_engine, 
         audit = conn.execute(select(t.audit.c.rule, t.audit.c.device_id)).all()
     assert (unit.state, unit.grade, unit.held_from) == ("disputed", "A", "graded")
     assert (exception.kind, exception.status, exception.lpn) == ("dispute", "open", LPN1)
-    assert exception.detail == {"lpn": LPN1, "field": "grade", "standing": "A", "proposed": "C"}
+    assert exception.detail == {"lpn": LPN1, "field": "grade", "standing": "A", "proposed": "C", "proposed_by": "alex",
+                                "proposed_device": "hh-2", "proposed_at": exception.detail["proposed_at"]}
     assert ("different_decisions_disputed", "hh-2") in audit
 
 

@@ -157,8 +157,10 @@ def test_two_devices_regrading_differently_dispute_the_unit(api, erp_engine, dev
         ("conflict", "different_decisions_disputed"), ("applied", "same_outcome_merged")]
     unit = unit_row(erp_engine)
     assert (unit.state, unit.grade, unit.held_from) == ("disputed", "C", "graded")
-    assert exceptions(erp_engine)[0] == ("dispute", LPN1, {"lpn": LPN1, "field": "grade", "standing": "C",
-                                                            "proposed": "B"})
+    kind, lpn, detail = exceptions(erp_engine)[0]
+    assert (kind, lpn, detail) == ("dispute", LPN1, {"lpn": LPN1, "field": "grade", "standing": "C", "proposed": "B",
+                                                     "proposed_by": "alex", "proposed_device": "hh-2",
+                                                     "proposed_at": detail["proposed_at"]})
 
 
 def test_the_same_regrade_from_two_devices_is_merged(api, erp_engine, device_factory, catalogue):
