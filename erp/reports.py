@@ -80,7 +80,8 @@ def metrics(conn: Connection, now: dt.datetime) -> dict[str, Any]:
     units = conn.execute(select(t.units.c.lpn, t.units.c.state, t.units.c.bin_code, t.units.c.reason_code,
                                 t.units.c.disposition, t.units.c.received_at, t.units.c.reclassified_at,
                                 t.units.c.stored_at, t.items.c.unit_value_cents)
-                         .join(t.items, t.items.c.sku == t.units.c.sku)).all()
+                         .join(t.items, t.items.c.sku == t.units.c.sku)
+                         .where(t.units.c.state != UnitState.VOIDED)).all()  # a voided receipt is no return
     refunds = conn.execute(select(t.refunds.c.decided_at, t.rmas.c.first_received_at)
                            .join(t.rmas, t.rmas.c.rma_id == t.refunds.c.rma_id)).all()
     variance = inventory_variance(conn)

@@ -89,9 +89,7 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                     unit = _existing_unit(conn, lpn)
                     update_unit(conn, unit, unit.model_copy(update={"bin_code": payload.move_contents_to}), seq)
         case BinCounted():
-            expected = dict(conn.execute(  # a voided receipt is no unit on the shelf
-                "SELECT sku, COUNT(*) FROM units WHERE bin_code = ? AND state <> ? GROUP BY sku",
-                (payload.bin_code, UnitState.VOIDED.value)))
+            expected = units_per_sku(conn, payload.bin_code)
             for sku in sorted(expected.keys() | payload.counts.keys()):
                 conn.execute(
                     "INSERT INTO bin_counts (device_seq, bin_code, sku, counted, expected) VALUES (?, ?, ?, ?, ?)",
@@ -112,6 +110,12 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
                     "INSERT OR REPLACE INTO inspections (lpn, body, device_seq) VALUES (?, ?, ?)",
                     (lpn, payload.inspection.model_dump_json(), seq),
                 )
+
+
+def units_per_sku(conn: sqlite3.Connection, bin_code: str) -> dict[str, int]:
+    """Units per SKU the device believes are in a bin (the bin_contents view: no voided receipt),
+    what a count of the bin is compared against."""
+    return dict(conn.execute("SELECT sku, COUNT(*) FROM bin_contents WHERE bin_code = ? GROUP BY sku", (bin_code,)))
 
 
 def rma_line_reason(conn: sqlite3.Connection, rma_id: str, line_no: int) -> str | None:

@@ -124,10 +124,27 @@ _V3 = (
         user_id TEXT PRIMARY KEY, wrong INTEGER NOT NULL, locked_until_ms INTEGER) STRICT, WITHOUT ROWID""",
 )
 
+_V4 = (
+    # A voided receipt (domain.codes.UnitState.VOIDED) is no unit for stock, for its RMA line or for
+    # a bin: the counting views read the units through counted_units, the one place that says so.
+    """CREATE VIEW counted_units AS SELECT * FROM units WHERE state <> 'voided'""",
+    """DROP VIEW bin_contents""",
+    """DROP VIEW stock""",
+    """DROP VIEW rma_receipts""",
+    """CREATE VIEW bin_contents AS
+        SELECT u.bin_code, b.type AS bin_type, u.lpn, u.sku, u.state FROM counted_units u JOIN bins b ON b.code = u.bin_code""",
+    """CREATE VIEW stock AS
+        SELECT sku, bin_code, state AS status, COUNT(*) AS qty FROM counted_units GROUP BY sku, bin_code, state""",
+    """CREATE VIEW rma_receipts AS
+        SELECT rma_id, line_no, COUNT(*) AS received_qty FROM counted_units WHERE rma_id IS NOT NULL
+        GROUP BY rma_id, line_no""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "device store: master data, event log, outbox, projections", _V1),
     Migration(2, "sync: conflict outcomes, pulled unit states, photos, exceptions", _V2),
     Migration(3, "PIN lockout: wrong PINs per person", _V3),
+    Migration(4, "counting views leave voided receipts out", _V4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

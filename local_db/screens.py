@@ -15,7 +15,7 @@ from typing import Any
 from domain import BinType, Disposition, Grade, ReturnUnit, UnitState
 from domain.bins import BinCandidate, put_away_bin
 
-from .projection import load_unit
+from .projection import load_unit, units_per_sku
 from .replica import unit_from_body
 from .store import DeviceStore
 
@@ -144,7 +144,7 @@ def rma_progress(store: DeviceStore, rma_id: str) -> list[LineProgress]:
 def quarantine_bins(store: DeviceStore) -> list[QuarantineBin]:
     return [QuarantineBin(*r) for r in store.db.execute(
         """SELECT b.code, COALESCE(a.zone, b.zone), COALESCE(a.purpose, b.purpose), COALESCE(a.owner, b.owner),
-                  (SELECT COUNT(*) FROM units u WHERE u.bin_code = b.code)
+                  (SELECT COUNT(*) FROM bin_contents c WHERE c.bin_code = b.code)
            FROM bins b LEFT JOIN bin_assignments a ON a.bin_code = b.code
            WHERE b.type = 'quarantine' ORDER BY b.code""")]
 
@@ -162,7 +162,7 @@ def open_exception_count(store: DeviceStore) -> int:
 
 def bin_contents(store: DeviceStore, code: str) -> dict[str, int]:
     """Units per SKU the device believes are in a bin: what a count is compared against."""
-    return dict(store.db.execute("SELECT sku, COUNT(*) FROM units WHERE bin_code = ? GROUP BY sku", (code,)))
+    return units_per_sku(store.db.conn, code)
 
 
 def unit_card(store: DeviceStore, code: str) -> UnitCard | None:
@@ -212,5 +212,5 @@ def suggest_bin(store: DeviceStore, unit: ReturnUnit) -> str | None:
     after any reassignment moved their contents."""
     candidates = [BinCandidate(code, BinType(type_), same_sku, total) for code, type_, same_sku, total in store.db.execute(
         """SELECT b.code, b.type, COUNT(*) FILTER (WHERE u.sku = ?), COUNT(u.lpn)
-           FROM bins b LEFT JOIN units u ON u.bin_code = b.code GROUP BY b.code""", (unit.sku,))]
+           FROM bins b LEFT JOIN counted_units u ON u.bin_code = b.code GROUP BY b.code""", (unit.sku,))]
     return put_away_bin(unit, candidates)

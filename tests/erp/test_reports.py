@@ -86,6 +86,18 @@ def test_metrics_measure_the_physical_flow(api, erp_engine, processed, catalogue
                                        "net_variance": 1}
 
 
+def test_metrics_leave_a_voided_receipt_out(api, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    to_state(store, catalogue, UnitState.RECEIVED, lpn(1))
+    to_state(store, catalogue, UnitState.RECEIVED, lpn(2))
+    store.void_receipt(ASSOCIATE, lpn=lpn(2), reason="double scan")
+    assert push(api, headers, store).status_code == 200
+    m = api.get("/api/v1/metrics", auth=SAM).json()
+    assert m["units"] == 1
+    assert [r["units"] for r in m["reason_concentration"]["by_reason"]] == [1]
+    assert m["waiting"]["total"] == 1
+
+
 def processed_value(catalogue, unit):
     return next(i.unit_value_cents for i in catalogue.items if i.sku == unit.sku)
 

@@ -20,6 +20,7 @@ from domain import (
 from domain.evolve import Correction, correction_for
 from local_db import DeviceStore, Environment
 from local_db.projection import PROJECTION_TABLES
+from local_db.screens import bin_contents, rma_progress, work_queues
 from tests.conftest import ASSOCIATE, SUPERVISOR, snapshot
 from tests.integration.test_device_store import LPN1, LPN2, plain_line, to_state
 
@@ -45,6 +46,19 @@ def test_a_voided_receipt_leaves_the_unit_voided_and_its_receipt_in_the_log(stor
     assert store.summary().outbox == {"pending": 2}
     assert correction_for(store.unit(LPN1)) is None
     assert replayed(store) == snapshot(store, PROJECTION_TABLES)
+
+
+def test_a_voided_receipt_leaves_its_rma_line_stock_its_bin_and_the_queues(store, catalogue):
+    rma, line, _ = plain_line(catalogue)
+    to_state(store, catalogue, UnitState.RECEIVED, code=LPN1)
+    to_state(store, catalogue, UnitState.RECEIVED, code=LPN2)
+    store.void_receipt(ASSOCIATE, lpn=LPN2, reason="double scan")
+    [progress] = [p for p in rma_progress(store, rma.rma_id) if p.line_no == line.line_no]
+    assert progress.received == 1
+    assert store.db.execute("SELECT sku, bin_code, status, qty FROM stock").fetchall() == [
+        (line.sku, "BIN-DCK-A01", "received", 1)]
+    assert bin_contents(store, "BIN-DCK-A01") == {line.sku: 1}
+    assert work_queues(store)[UnitState.RECEIVED] == 1
 
 
 def test_a_voided_lpn_is_received_again_as_a_new_unit(store, catalogue):

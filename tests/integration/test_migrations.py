@@ -9,8 +9,11 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from local_db import LATEST_VERSION, MIGRATIONS, DeviceStore, Migration, SchemaTooNew, StoreError
+from domain.labels import lpn
+from local_db import LATEST_VERSION, MIGRATIONS, DeviceStore, Environment, Migration, SchemaTooNew, StoreError
 from local_db.schema import migrate, schema_version
+from tests.conftest import ASSOCIATE
+from tests.integration.test_device_store import plain_line
 
 
 def digest(path):
@@ -54,6 +57,27 @@ def test_version_2_keeps_every_answer_of_a_version_1_outbox(tmp_path):
     assert db.execute("SELECT device_seq, status, reason FROM outbox ORDER BY device_seq").fetchall() == [
         (1, "acknowledged", None), (2, "rejected", "no such bin"), (3, "pending", None)]
     db.close()
+
+
+def test_version_4_leaves_a_version_3_files_voided_receipts_out_of_its_counts(tmp_path, catalogue):
+    path = tmp_path / "v3.db"
+    db = sqlite_utils.Database(path)
+    migrate(db, MIGRATIONS[:3])
+    with DeviceStore(db, str(path), Environment()) as store:
+        store.initialize("dev-old")
+        store.load_catalogue(catalogue)
+        rma, line, _ = plain_line(catalogue)
+        for code in (lpn(1), lpn(2)):
+            store.receive(ASSOCIATE, lpn=code, sku=line.sku, bin_code="BIN-DCK-A01", rma_id=rma.rma_id)
+        store.void_receipt(ASSOCIATE, lpn=lpn(2), reason="double scan")
+        assert store.db.execute("SELECT SUM(qty) FROM stock").fetchone()[0] == 2  # what version 3 counted
+    with DeviceStore.open(path) as store:
+        assert schema_version(store.db) == LATEST_VERSION
+        assert store.db.execute("SELECT sku, bin_code, status, qty FROM stock").fetchall() == [
+            (line.sku, "BIN-DCK-A01", "received", 1)]
+        assert store.db.execute("SELECT received_qty FROM rma_receipts WHERE rma_id = ? AND line_no = ?",
+                                (rma.rma_id, line.line_no)).fetchone()[0] == 1
+        assert store.db.execute("SELECT lpn FROM bin_contents").fetchall() == [(lpn(1),)]
 
 
 def test_a_failing_migration_leaves_the_previous_version(tmp_path):

@@ -14,7 +14,7 @@ from domain import Disposition, Grade, SignInFailed, UnitState
 from domain.demo import DEMO_PINS
 from domain.errors import PinMalformed, SignInLocked
 from domain.pins import MAX_WRONG_PINS, PinTries, check_pin_format
-from local_db import MIGRATIONS, DeviceStore, Environment
+from local_db import LATEST_VERSION, MIGRATIONS, DeviceStore, Environment
 from local_db.schema import migrate, schema_version
 from tests.conftest import ASSOCIATE, NOW
 from tests.integration.test_device_store import LPN1, to_state
@@ -195,7 +195,7 @@ def test_a_version_2_database_upgrades_and_keeps_its_data(tmp_path, clock):
     db.conn.commit()
     db.close()
     with DeviceStore.open(path, env=environment(clock)) as store:
-        assert schema_version(store.db) == 3
+        assert schema_version(store.db) == LATEST_VERSION
         assert store.device_id == "dev-old"
         assert "pin_tries" in store.db.table_names()
         wrong_pins(store, "alex", 1)
