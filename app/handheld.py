@@ -18,8 +18,10 @@ import flet_audio as fta
 
 from sync.engine import SyncStatus
 
+from .i18n import translation
 from .keys import KeyRouter
 from .models.common import Feedback
+from .models.words import refusal
 from .workspace import Workspace
 
 
@@ -74,6 +76,13 @@ class Handheld:
     @property
     def store(self):
         return self.workspace.device.store
+
+    def _(self, message: str) -> str:
+        """`message` in the language the screens speak now (the signed-in person's)."""
+        return translation(self.workspace.language).gettext(message)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return translation(self.workspace.language).ngettext(singular, plural, count)
 
     @property
     def camera(self) -> int | str | None:
@@ -193,10 +202,12 @@ class Handheld:
         try:
             content = capture_still(self.camera)
         except ScanError as failed:
-            return Feedback(False, str(failed))
+            return Feedback(False, refusal(failed, self.workspace.language))
         return flow.add_photo(content)
 
-    def sign_out(self, words: str = "signed out") -> None:
+    def sign_out(self, words: str | None = None) -> None:
+        """Sign the person out, saying so in their language (`words`, or plainly "signed out")."""
+        words = words or self._("signed out")
         self.workspace.sign_out()
         self.go("sign_in")
         self.flash(Feedback(True, words))

@@ -119,4 +119,4 @@ async def _sign_out_when_idle(handheld: Handheld) -> None:
         await asyncio.sleep(IDLE_CHECK_S)
         if handheld.workspace.idle_too_long():
             minutes = handheld.device.idle_signout_s / 60
-            handheld.sign_out(f"signed out after {minutes:g} minute(s) without use")
+            handheld.sign_out(handheld._("signed out after {minutes} minutes without use").format(minutes=f"{minutes:g}"))

@@ -20,7 +20,7 @@ _PACKAGE_LABELS = (ScanKind.RMA, ScanKind.TRACKING, ScanKind.SSCC)
 def route(handheld: Handheld, text: str) -> Feedback | None:
     work = handheld.workspace
     if work.session is None:
-        return Feedback(False, "sign in first, then scan")
+        return Feedback(False, handheld._("sign in first, then scan"))
     screen = work.screen
     if screen == "receive":
         return _received(handheld, work.receive.submit(text))
@@ -38,7 +38,7 @@ def _by_label(handheld: Handheld, text: str) -> Feedback:
     try:
         scan = read_scan(text)
     except ScanError as refused:
-        scan, why = None, str(refused)
+        scan, scan_refused = None, work.session.refused(refused)
     if scan is not None and scan.kind in _PACKAGE_LABELS:
         handheld.go("receive")
         return _received(handheld, work.receive.submit(text))
@@ -48,7 +48,7 @@ def _by_label(handheld: Handheld, text: str) -> Feedback:
     if feedback.ok:
         handheld.go("lookup")
     elif scan is None:
-        return Feedback(False, why)
+        return scan_refused
     return feedback
 
 
@@ -59,7 +59,8 @@ def _received(handheld: Handheld, feedback: Feedback) -> Feedback:
     if lpn is not None and feedback.ok:
         work.flow.take(work.session.store.unit(lpn))
         handheld.go("unit")
-        return Feedback(True, f"{feedback.message}; now inspect it", saved=feedback.saved, check=feedback.check)
+        return Feedback(True, work.session._("{words}; now inspect it").format(words=feedback.message),
+                        saved=feedback.saved, check=feedback.check)
     return feedback
 
 
@@ -68,7 +69,7 @@ def _stepped(handheld: Handheld, text: str) -> Feedback:
     try:
         scan = read_scan(text)
     except ScanError as refused:
-        return Feedback(False, str(refused))
+        return work.session.refused(refused)
     if scan.kind in _PACKAGE_LABELS or scan.gtin:
         handheld.go("receive")  # the next package, or the next item of this one
         return _received(handheld, work.receive.submit(text))
@@ -77,5 +78,5 @@ def _stepped(handheld: Handheld, text: str) -> Feedback:
     stored = putting_away and feedback.saved and work.flow.unit.state is UnitState.STORED
     if stored and (work.receive.rma is not None or work.receive.blind_reason is not None):
         handheld.go("receive")
-        return Feedback(True, f"{feedback.message}; scan the next item", saved=True)
+        return Feedback(True, work.session._("{words}; scan the next item").format(words=feedback.message), saved=True)
     return feedback

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from local_db import DeviceStore
 from sync.engine import SyncEngine
 
+from .i18n import DEFAULT_LANGUAGE
 from .models.common import Session
 from .models.home import SignInModel, SyncModel
 
@@ -66,6 +67,7 @@ class Workspace:
     device: Device
     session: Session | None = None
     screen: str = "sign_in"
+    language: str = DEFAULT_LANGUAGE  # what the screens speak: the signed-in person's, or the sign-in screen's
     last_active: float = field(default_factory=time.monotonic)
     receive: ReceiveModel | None = None
     flow: UnitFlow | None = None
@@ -78,7 +80,7 @@ class Workspace:
 
     @property
     def sync(self) -> SyncModel:  # two references: made on each use rather than kept in step
-        return SyncModel(self.device.store, self.device.engine)
+        return SyncModel(self.device.store, self.device.engine, self.language)
 
     def signed_in(self, session: Session) -> None:
         # The scan screens' models load the scanner's libraries (OpenCV, zxing-cpp, zbar, biip): after
@@ -88,7 +90,7 @@ class Workspace:
         from .models.supervisor import SupervisorModel
         from .models.unit_steps import UnitFlow
 
-        self.session, self.screen = session, "home"
+        self.session, self.screen, self.language = session, "home", session.language
         self.receive, self.flow = ReceiveModel(session), UnitFlow(session)
         self.lookup, self.supervisor = LookupModel(session), SupervisorModel(session)
 

@@ -83,7 +83,8 @@ class SignInLocked(SignInFailed):
         shown = until.astimezone()
         if shown.second or shown.microsecond:
             shown = shown.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        DomainError.__init__(self, f"{user_id} is locked until {shown:%H:%M} after {wrong_pins} wrong PINs")
+        self.shown_until = f"{shown:%H:%M}"
+        DomainError.__init__(self, f"{user_id} is locked until {self.shown_until} after {wrong_pins} wrong PINs")
 
 
 class OverrideReasonRequired(DomainError):

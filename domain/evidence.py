@@ -13,11 +13,10 @@ CONDITIONS_NEEDING_PHOTOS = frozenset({"missing_parts", "scratched", "dented", "
                                        "water_damage", "empty_box", "wrong_item"})
 
 
-def photo_required(*, condition_codes: Iterable[str] = (), grade: Grade | None = None) -> str | None:
-    """Why this unit needs at least one photo, in words, or None when it needs none."""
+def photo_required(*, condition_codes: Iterable[str] = (), grade: Grade | None = None) -> Grade | str | None:
+    """What makes this unit need at least one photo: its grade, or else its first condition code that
+    describes damage; None when it needs none."""
     if grade in GRADES_NEEDING_PHOTOS:
-        return f"grade {grade.value} needs a photo"
+        return grade
     damaged = sorted(set(condition_codes) & CONDITIONS_NEEDING_PHOTOS)
-    if damaged:
-        return f"{damaged[0].replace('_', ' ')} needs a photo"
-    return None
+    return damaged[0] if damaged else None

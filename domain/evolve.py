@@ -33,6 +33,7 @@ from .events import (
 )
 from .labels import bin_type_of
 from .units import UnitEvent, advance
+from .words import N_
 
 UnitPayload = (
     InspectionRecorded | UnitGraded | DispositionDecided | UnitStored | UnitQuarantined
@@ -105,15 +106,15 @@ class Correction(StrEnum):
 
     @property
     def label(self) -> str:
-        """What the handheld's Undo button says."""
+        """What the handheld's Undo button says (in English: the app translates it where shown)."""
         return _CORRECTION_LABELS[self]
 
 
 _CORRECTION_LABELS = {
-    Correction.VOID_RECEIPT: "Void this receipt",
-    Correction.REGRADE: "Change the grade",
-    Correction.REOPEN_DISPOSITION: "Change the disposition",
-    Correction.MOVE: "Move to another bin",
+    Correction.VOID_RECEIPT: N_("Void this receipt"),
+    Correction.REGRADE: N_("Change the grade"),
+    Correction.REOPEN_DISPOSITION: N_("Change the disposition"),
+    Correction.MOVE: N_("Move to another bin"),
 }
 _LAST_STEP_CORRECTION = {
     UnitState.RECEIVED: Correction.VOID_RECEIPT,

@@ -14,19 +14,21 @@ from typing import Any
 
 from domain import BinType, Disposition, Grade, ReturnUnit, UnitState
 from domain.bins import BinCandidate, put_away_bin
+from domain.words import N_
 
 from .projection import load_unit, units_per_sku
 from .replica import unit_from_body
 from .store import DeviceStore
 
-# The queues a home screen shows, in the order work flows, with the step each one waits for.
+# The queues a home screen shows, in the order work flows, with the step each one waits for (in
+# English; the handheld translates them where it shows them).
 QUEUES: tuple[tuple[UnitState, str], ...] = (
-    (UnitState.RECEIVED, "to inspect"),
-    (UnitState.INSPECTED, "to grade"),
-    (UnitState.GRADED, "to decide"),
-    (UnitState.DISPOSITIONED, "to put away"),
-    (UnitState.QUARANTINED, "in quarantine"),
-    (UnitState.DISPUTED, "waiting for a supervisor"),
+    (UnitState.RECEIVED, N_("to inspect")),
+    (UnitState.INSPECTED, N_("to grade")),
+    (UnitState.GRADED, N_("to decide")),
+    (UnitState.DISPOSITIONED, N_("to put away")),
+    (UnitState.QUARANTINED, N_("in quarantine")),
+    (UnitState.DISPUTED, N_("waiting for a supervisor")),
 )
 
 

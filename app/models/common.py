@@ -1,4 +1,4 @@
-"""What every screen shares: the signed-in session, scan input and feedback in words."""
+"""What every screen shares: the signed-in session (and its language), scan input and feedback in words."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, TypeVar
 from domain import Actor, ReturnflowError
 from local_db import DeviceStore
 from sync.engine import SyncEngine
+
+from ..i18n import DEFAULT_LANGUAGE, translation
+from .words import refusal
 
 if TYPE_CHECKING:
     from scanner import Scan
@@ -38,11 +41,22 @@ class Feedback:
 
 @dataclass
 class Session:
-    """One signed-in associate or supervisor on this device."""
+    """One signed-in associate or supervisor on this device, and the language they read."""
 
     store: DeviceStore
     actor: Actor
     engine: SyncEngine | None = None  # None when the device runs without a central API
+    language: str = DEFAULT_LANGUAGE
+
+    def _(self, message: str) -> str:
+        return translation(self.language).gettext(message)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return translation(self.language).ngettext(singular, plural, count)
+
+    def refused(self, error: Exception) -> Feedback:
+        """A refusal (a store's, the domain's or the scanner's error) as words for this person."""
+        return Feedback(False, refusal(error, self.language))
 
 
 def read_scan(typed: str) -> Scan:
@@ -54,13 +68,13 @@ def read_scan(typed: str) -> Scan:
     return classify(wedge.text, aim_id=wedge.aim_id)
 
 
-def attempt(action: Callable[[], T], saved: Callable[[T], str]) -> tuple[Feedback, T | None]:
-    """Run one command; its words on success ("saved" only after the commit), its error otherwise."""
+def attempt(session: Session, action: Callable[[], T], saved: str) -> tuple[Feedback, T | None]:
+    """Run one command; the `saved` words once it is committed, its refusal in words otherwise."""
     try:
         result = action()
     except ReturnflowError as refused:
-        return Feedback(False, str(refused)), None
-    return Feedback(True, saved(result), saved=True), result
+        return session.refused(refused), None
+    return Feedback(True, saved, saved=True), result
 
 
 def lower_first(sentence: str) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import ReturnflowError, Role, UnitState
+from domain.words import N_
 from local_db import DeviceStore, RefusedEvent
 from local_db.screens import QUEUES, work_queues
 from sync.engine import SyncEngine, SyncState, SyncStatus
 
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, language_key, translation
 from .common import Feedback, Session
+from .words import refusal
 
 
 @dataclass
@@ -22,24 +25,38 @@ class SignInModel:
         return self.store.db.execute(
             "SELECT user_id, name, role FROM users WHERE active = 1 AND role <> 'admin' ORDER BY name").fetchall()
 
-    def sign_in(self, user_id: str, pin: str) -> tuple[Feedback, Session | None]:
+    def language_of(self, user_id: str) -> str | None:
+        """The language a person chose when they last signed in on this device, if any."""
+        language = self.store.meta(language_key(user_id.strip()))
+        return language if language in LANGUAGES else None
+
+    def sign_in(self, user_id: str, pin: str, language: str = DEFAULT_LANGUAGE, *,
+                chosen: bool = False) -> tuple[Feedback, Session | None]:
+        """`language`: the sign-in screen's. When the person `chosen` it there, it is theirs from now
+        on; otherwise the language they chose before applies (the screen's if they never chose)."""
+        user_id = user_id.strip()
         try:
-            actor = self.store.sign_in(user_id.strip(), pin.strip())
+            actor = self.store.sign_in(user_id, pin.strip())
         except ReturnflowError as refused:  # a wrong PIN, a lockout, a PIN that is not digits
-            return Feedback(False, str(refused)), None
-        return Feedback(True, f"signed in as {actor.user_id}"), Session(self.store, actor, self.engine)
+            return Feedback(False, refusal(refused, language)), None
+        if chosen:
+            self.store.set_meta(language_key(actor.user_id), language)
+        else:
+            language = self.language_of(actor.user_id) or language
+        session = Session(self.store, actor, self.engine, language)
+        return Feedback(True, session._("signed in as {user}").format(user=actor.user_id)), session
 
 
 @dataclass(frozen=True)
 class Queue:
     state: UnitState
-    label: str
+    label: str  # in the session's language
     count: int
 
 
 def home_queues(session: Session) -> list[Queue]:
     counts = work_queues(session.store)
-    return [Queue(state, label, counts[state]) for state, label in QUEUES]
+    return [Queue(state, session._(label), counts[state]) for state, label in QUEUES]
 
 
 def is_supervisor(session: Session) -> bool:
@@ -48,29 +65,31 @@ def is_supervisor(session: Session) -> bool:
 
 # What an associate does about each refusal, by the rule the server named.
 ADVICE = {
-    "invalid_transition": "The unit had moved on at the office: scan it to see where it is now. Nothing to redo.",
-    "unknown_reference": "The server does not know what this step refers to: tell a supervisor.",
-    "actor_lacks_role": "This step needs another role: ask a supervisor to do it.",
-    "wrong_site": "The bin belongs to another site: put the unit in one of this site's bins.",
-    "different_decisions_disputed": "Another device decided differently: a supervisor settles it.",
-    "override_needs_approval": "The override needs a supervisor's approval: a supervisor settles it.",
-    "bin_reassigned_offline": "The bin was re-purposed while you were offline: a supervisor moves the unit.",
-    "bin_type_mismatch": "The unit is in the wrong type of bin: a supervisor moves it.",
-    "receipt_on_closed_rma": "The RMA was closed meanwhile: the receipt is kept for a supervisor to review.",
-    "receipt_wrong_item": "The RMA line expects another item: the receipt is kept for a supervisor to review.",
-    "duplicate_serial": "That serial was received before: a supervisor checks both units.",
-    "lpn_reused": "That LPN is on another unit: relabel this one and tell a supervisor.",
+    "invalid_transition": N_("The unit had moved on at the office: scan it to see where it is now. Nothing to redo."),
+    "unknown_reference": N_("The server does not know what this step refers to: tell a supervisor."),
+    "actor_lacks_role": N_("This step needs another role: ask a supervisor to do it."),
+    "wrong_site": N_("The bin belongs to another site: put the unit in one of this site's bins."),
+    "different_decisions_disputed": N_("Another device decided differently: a supervisor settles it."),
+    "override_needs_approval": N_("The override needs a supervisor's approval: a supervisor settles it."),
+    "bin_reassigned_offline": N_("The bin was re-purposed while you were offline: a supervisor moves the unit."),
+    "bin_type_mismatch": N_("The unit is in the wrong type of bin: a supervisor moves it."),
+    "receipt_on_closed_rma": N_("The RMA was closed meanwhile: the receipt is kept for a supervisor to review."),
+    "receipt_wrong_item": N_("The RMA line expects another item: the receipt is kept for a supervisor to review."),
+    "duplicate_serial": N_("That serial was received before: a supervisor checks both units."),
+    "lpn_reused": N_("That LPN is on another unit: relabel this one and tell a supervisor."),
 }
+OTHER_ADVICE = N_("Tell a supervisor: the reason is shown above.")
 
 
-def advice(event: RefusedEvent) -> str:
-    return ADVICE.get(event.rule or "", "Tell a supervisor: the reason is shown above.")
+# The sync status this screen words itself; the engine's own messages keep its words.
+NO_API = N_("no central API configured: work is kept on this device")
 
 
 @dataclass
 class SyncModel:
     store: DeviceStore
     engine: SyncEngine | None
+    language: str = DEFAULT_LANGUAGE
 
     def status(self) -> SyncStatus:
         """The engine's status, with pending counted from this screen's own connection (the engine's
@@ -78,19 +97,22 @@ class SyncModel:
         counts = self.store.sync_counts()
         if self.engine is None:
             return SyncStatus(SyncState.OFFLINE, counts["pending"], counts["conflict"], counts["rejected"],
-                              message="no central API configured: work is kept on this device")
+                              message=NO_API)
         status = self.engine.status
         return SyncStatus(status.state, counts["pending"], counts["conflict"], counts["rejected"],
                           status.last_success_at, status.progress, status.message)
 
     def refused(self) -> list[tuple[RefusedEvent, str]]:
-        return [(event, advice(event)) for event in self.store.refused_events()]
+        """Each event the server refused, with what to do about it in words."""
+        _ = translation(self.language).gettext
+        return [(event, _(ADVICE.get(event.rule or "", OTHER_ADVICE))) for event in self.store.refused_events()]
 
     def sync_now(self) -> Feedback:
+        _ = translation(self.language).gettext
         if self.engine is None:
-            return Feedback(False, "no central API configured for this device")
+            return Feedback(False, _("no central API configured for this device"))
         self.engine.request_sync()
         if self.engine.status.state in (SyncState.OFFLINE, SyncState.ERROR):
-            return Feedback(True, "trying the central API again: work stays on this device until it answers",
+            return Feedback(True, _("trying the central API again: work stays on this device until it answers"),
                             check=True)
-        return Feedback(True, "syncing now")
+        return Feedback(True, _("syncing now"))

@@ -9,6 +9,7 @@ from local_db.screens import UnitCard, bin_contents, photo, unit_card
 from scanner import ScanError, ScanKind
 
 from .common import Feedback, Session, read_scan
+from .words import UNIT_STATES, value_words
 
 
 @dataclass
@@ -24,23 +25,27 @@ class LookupModel:
             scan = read_scan(typed)
         except ScanError:
             scan = None  # not a label the scanner knows: it may still be a serial number
-        store = self.session.store
+        session, store = self.session, self.session.store
+        _ = session._
         if scan is not None and scan.kind is ScanKind.BIN:
             try:
                 store.bin(scan.value)
             except ReturnflowError as refused:
-                self.feedback = Feedback(False, str(refused))
+                self.feedback = session.refused(refused)
                 return self.feedback
             self.card, self.bin_code = None, scan.value
-            self.feedback = Feedback(True, f"{scan.value}: {sum(self.bin_counts().values())} unit(s)")
+            units = sum(self.bin_counts().values())
+            self.feedback = Feedback(True, session.ngettext("{bin}: {count} unit", "{bin}: {count} units", units)
+                                     .format(bin=scan.value, count=units))
             return self.feedback
         code = scan.value if scan is not None else typed.strip()
         card = unit_card(store, code)
         if card is None:
-            self.feedback = Feedback(False, f"no unit with LPN or serial {code} on this device")
+            self.feedback = Feedback(False, _("no unit with LPN or serial {code} on this device").format(code=code))
             return self.feedback
         self.card, self.bin_code = card, None
-        self.feedback = Feedback(True, f"{card.lpn}: {card.name}, {card.state}")
+        self.feedback = Feedback(True, _("{lpn}: {name}, {state}").format(
+            lpn=card.lpn, name=card.name, state=value_words(UNIT_STATES, card.state, _)))
         return self.feedback
 
     def bin_counts(self) -> dict[str, int]:

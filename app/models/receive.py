@@ -10,6 +10,7 @@ from local_db.screens import LineProgress, rma_progress
 from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_image_bytes
 
 from .common import Feedback, Session, attempt, lower_first, read_scan
+from .words import RMA_STATES, value_words
 
 RECEIVING_BIN = "BIN-DCK-A01"
 
@@ -33,15 +34,16 @@ class ReceiveModel:
     @property
     def prompt(self) -> str:
         """The one next thing to scan."""
+        _ = self.session._
         if self.rma is None and self.blind_reason is None:
-            return "Scan the RMA or the package label"
+            return _("Scan the RMA or the package label")
         if self.item is None:
-            return "Scan the item's barcode"
+            return _("Scan the item's barcode")
         if self._awaits_serial():
-            return f"Scan the serial number of {self.item.name}"
+            return _("Scan the serial number of {item}").format(item=self.item.name)
         if self.item.lot_tracked and not (self._identity.current.lot and self._identity.current.expiry):
-            return f"Scan the lot and expiry label of {self.item.name}"
-        return f"Stick an LPN label on {self.item.name} and scan it"
+            return _("Scan the lot and expiry label of {item}").format(item=self.item.name)
+        return _("Stick an LPN label on {item} and scan it").format(item=self.item.name)
 
     def _awaits_serial(self) -> bool:
         return bool(self.item and self.item.serial_tracked and not (self._identity.current.serial or self.plain_serial))
@@ -54,7 +56,7 @@ class ReceiveModel:
             scan = read_scan(typed)
             self.feedback = self._handle(scan)
         except (ScanError, ReturnflowError) as refused:
-            self.feedback = Feedback(False, str(refused))
+            self.feedback = self.session.refused(refused)
         return self.feedback
 
     def submit_photo(self, content: bytes) -> Feedback:
@@ -62,27 +64,28 @@ class ReceiveModel:
         try:
             reads = decode_image_bytes(content)
         except ScanError as refused:
-            self.feedback = Feedback(False, str(refused))
+            self.feedback = self.session.refused(refused)
             return self.feedback
         if not reads:
-            self.feedback = Feedback(False, "no barcode found in the photo: take it closer, or scan it")
+            self.feedback = Feedback(False, self.session._("no barcode found in the photo: take it closer, or scan it"))
             return self.feedback
         for read in reads:  # in the order the decoder found them: an RMA label before the item, say
             try:
                 self.feedback = self._handle(classify_read(read))
             except (ScanError, ReturnflowError) as refused:
-                self.feedback = Feedback(False, str(refused))
+                self.feedback = self.session.refused(refused)
         return self.feedback
 
     def start_blind(self, reason_code: str) -> Feedback:
         """Receive the package without an RMA: every item in it gets this reason."""
-        store = self.session.store
+        store, _ = self.session.store, self.session._
         if store.db.execute("SELECT 1 FROM reason_codes WHERE code = ?", (reason_code,)).fetchone() is None:
-            self.feedback = Feedback(False, f"unknown reason {reason_code}: pick one from the list")
+            self.feedback = Feedback(False, _("unknown reason {reason}: pick one from the list").format(reason=reason_code))
         else:
             self.rma, self.blind_reason, self.item = None, reason_code, None
-            self.feedback = Feedback(True, f"blind return{f' for package {self.package_ref}' if self.package_ref else ''}: "
-                                           "scan the items")
+            words = (_("blind return for package {package}: scan the items").format(package=self.package_ref)
+                     if self.package_ref else _("blind return: scan the items"))
+            self.feedback = Feedback(True, words)
         return self.feedback
 
     def finish(self) -> None:
@@ -95,50 +98,60 @@ class ReceiveModel:
         return self.session.store.db.execute("SELECT code, label FROM reason_codes ORDER BY label").fetchall()
 
     def _handle(self, scan) -> Feedback:
-        store = self.session.store
+        store, _ = self.session.store, self.session._
         match scan.kind:
             case ScanKind.RMA:
                 try:
                     rma = store.rma(scan.value)
                 except UnknownEntity:
-                    return Feedback(False, f"{scan.value} is not on this device: sync, or receive it as a blind return")
+                    return Feedback(False, _("{rma} is not on this device: sync, or receive it as a blind return")
+                                    .format(rma=scan.value))
                 self.finish()
+                state = value_words(RMA_STATES, rma.state, _)
                 if rma.state not in RECEIVABLE_RMA_STATES:
                     # Refused before any label goes on; the package can still come in blind, under its RMA.
                     self.package_ref = rma.rma_id
-                    return Feedback(False, f"{rma.rma_id} is {rma.state.value}: it cannot be received; "
-                                           "pick a reason to receive the package blind")
+                    return Feedback(False, _("{rma} is {state}: it cannot be received; pick a reason to receive "
+                                             "the package blind").format(rma=rma.rma_id, state=state))
                 self.rma = rma
                 self._preselect()
-                then = f": {lower_first(self.prompt)}" if self.item else ""
-                return Feedback(True, f"{rma.rma_id}: {len(rma.lines)} line(s), {rma.state.value}{then}")
+                lines = self.session.ngettext("{rma}: {count} line, {state}", "{rma}: {count} lines, {state}",
+                                              len(rma.lines)).format(rma=rma.rma_id, count=len(rma.lines), state=state)
+                if self.item:
+                    lines = _("{words}: {prompt}").format(words=lines, prompt=lower_first(self.prompt))
+                return Feedback(True, lines)
             case ScanKind.TRACKING | ScanKind.SSCC:
                 self.finish()
                 self.package_ref = scan.value
-                return Feedback(True, f"package {scan.value} has no RMA here: pick a reason to receive it blind")
+                return Feedback(True, _("package {package} has no RMA here: pick a reason to receive it blind")
+                                .format(package=scan.value))
             case ScanKind.BIN:
                 if scan.bin_type is None or scan.bin_type.value not in ("dock", "inspection"):
-                    return Feedback(False, f"{scan.value} is not a dock or inspection bin: receive into one of those")
+                    return Feedback(False, _("{bin} is not a dock or inspection bin: receive into one of those")
+                                    .format(bin=scan.value))
                 store.bin(scan.value)  # an unknown bin is refused now, not at every receipt after it
                 self.bin_code = scan.value
-                return Feedback(True, f"receiving into {scan.value}")
+                return Feedback(True, _("receiving into {bin}").format(bin=scan.value))
             case ScanKind.ITEM | ScanKind.GS1:
                 return self._item(scan)
             case ScanKind.LPN:
                 return self._receive(scan.value)
             case ScanKind.UNKNOWN if self._awaits_serial():
                 if not IDENTIFIER.fullmatch(scan.value):  # what a receipt takes as a serial
-                    return Feedback(False, f"{scan.value!r} is not a serial number: 1 to 40 letters, digits or signs")
+                    return Feedback(False, _("{serial} is not a serial number: 1 to 40 letters, digits or signs")
+                                    .format(serial=repr(scan.value)))
                 self.plain_serial = scan.value
-                return Feedback(True, f"serial {scan.value}: {lower_first(self.prompt)}")
-        return Feedback(False, f"{scan.text} is not an RMA, item, package or LPN label")
+                return Feedback(True, _("serial {serial}: {prompt}").format(serial=scan.value,
+                                                                            prompt=lower_first(self.prompt)))
+        return Feedback(False, _("{code} is not an RMA, item, package or LPN label").format(code=scan.text))
 
     def _item(self, scan) -> Feedback:
+        _ = self.session._
         if self.rma is None and self.blind_reason is None:
-            return Feedback(False, "scan the RMA or the package label first")
+            return Feedback(False, _("scan the RMA or the package label first"))
         identity = self._identity.add(scan)
         if identity.gtin is None:
-            return Feedback(False, "scan the item's product barcode (GTIN) first")
+            return Feedback(False, _("scan the item's product barcode (GTIN) first"))
         item = self.session.store.item_by_gtin(identity.gtin)
         if self.item is not None and self.item.sku != item.sku:
             self._identity.clear()
@@ -146,26 +159,30 @@ class ReceiveModel:
             identity = self._identity.add(scan)
         self.item = item
         if self.rma is not None and all(line.sku != item.sku for line in self.rma.lines):
-            return Feedback(True, f"{item.name} is not on {self.rma.rma_id}: it will be received as an unexpected "
-                                  "item", check=True)
-        return Feedback(True, f"{item.name}: {lower_first(self.prompt)}")
+            return Feedback(True, _("{item} is not on {rma}: it will be received as an unexpected item")
+                            .format(item=item.name, rma=self.rma.rma_id), check=True)
+        return Feedback(True, _("{item}: {prompt}").format(item=item.name, prompt=lower_first(self.prompt)))
 
     def _receive(self, lpn: str) -> Feedback:
+        _ = self.session._
         if self.item is None:
-            return Feedback(False, "scan the item before its LPN label")
+            return Feedback(False, _("scan the item before its LPN label"))
         item, identity, store = self.item, self._identity.current, self.session.store
         on_rma = self.rma is not None and any(line.sku == item.sku for line in self.rma.lines)
         common = dict(lpn=lpn, sku=item.sku, bin_code=self.bin_code, serial=identity.serial or self.plain_serial,
                       lot=identity.lot, expiry=identity.expiry)
         if on_rma:
-            feedback, _ = attempt(lambda: store.receive(self.session.actor, rma_id=self.rma.rma_id, **common),
-                                  lambda _: f"saved: {lpn} received against {self.rma.rma_id}")
+            feedback, _unit = attempt(self.session,
+                                      lambda: store.receive(self.session.actor, rma_id=self.rma.rma_id, **common),
+                                      _("saved: {lpn} received against {rma}").format(lpn=lpn, rma=self.rma.rma_id))
         else:
             reason = self.blind_reason or self._unexpected_reason()
             package = self.package_ref or (self.rma.rma_id if self.rma else None)
-            feedback, _ = attempt(
-                lambda: store.receive(self.session.actor, reason_code=reason, package_ref=package, **common),
-                lambda _: f"saved: {lpn} received as {'an unexpected item' if self.rma else 'a blind return'}")
+            saved = (_("saved: {lpn} received as an unexpected item") if self.rma
+                     else _("saved: {lpn} received as a blind return")).format(lpn=lpn)
+            feedback, _unit = attempt(
+                self.session, lambda: store.receive(self.session.actor, reason_code=reason, package_ref=package, **common),
+                saved)
             if feedback.ok and self.rma is not None:
                 self.unexpected.append(lpn)
         if feedback.ok:
@@ -175,9 +192,16 @@ class ReceiveModel:
             self._preselect()
             over = [line for line in self.lines() if line.sku == item.sku and line.flag]
             if over:
-                return Feedback(True, f"{feedback.message}; line {over[0].line_no}: {over[0].flag}",
-                                saved=feedback.saved, check=True)
+                return Feedback(True, _("{words}; line {line}: {flag}").format(
+                    words=feedback.message, line=over[0].line_no, flag=self.over_words(over[0])),
+                    saved=feedback.saved, check=True)
         return feedback
+
+    def over_words(self, progress: LineProgress) -> str:
+        """A line received more often than it expects, in words (LineProgress.flag, translated)."""
+        more = progress.received - progress.expected
+        return self.session.ngettext("{count} more than expected", "{count} more than expected", more).format(
+            count=more)
 
     def _preselect(self) -> None:
         """An RMA of one line has one item to expect: it is in hand without scanning its barcode

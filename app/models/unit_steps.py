@@ -19,6 +19,7 @@ from scanner import Scan, ScanError, ScanKind
 
 from ..keys import Typed
 from .common import Feedback, Session, attempt, lower_first, read_scan
+from .words import BIN_TYPES, DISPOSITIONS, UNIT_STATES, value_words
 
 
 class Step(StrEnum):
@@ -42,13 +43,15 @@ _STEP_OF_STATE = {
 
 def unit_of(session: Session, scan: Scan) -> tuple[Feedback, ReturnUnit | None]:
     """The unit behind a scanned LPN label, or words saying what was scanned instead."""
+    _ = session._
     if scan.kind is not ScanKind.LPN:
-        return Feedback(False, f"{scan.text} is not an LPN label: scan the unit's LPN"), None
+        return Feedback(False, _("{code} is not an LPN label: scan the unit's LPN").format(code=scan.text)), None
     try:
         unit = session.store.unit(scan.value)
     except ReturnflowError as refused:
-        return Feedback(False, str(refused)), None
-    return Feedback(True, f"{unit.lpn}: {session.store.item(unit.sku).name}, {unit.state.value}"), unit
+        return session.refused(refused), None
+    return Feedback(True, _("{lpn}: {name}, {state}").format(
+        lpn=unit.lpn, name=session.store.item(unit.sku).name, state=value_words(UNIT_STATES, unit.state, _))), unit
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,22 @@ class UnitFlow:
 
     @property
     def prompt(self) -> str:
+        _ = self.session._
         match self.step:
             case None:
-                return "Scan a unit's LPN label"
+                return _("Scan a unit's LPN label")
             case Step.INSPECT:
-                return "Answer each question, then save"
+                return _("Answer each question, then save")
             case Step.GRADE:
-                return "Grade it"
+                return _("Grade it")
             case Step.DECIDE:
-                return "Accept the suggestion or choose another"
+                return _("Accept the suggestion or choose another")
             case Step.PUT_AWAY:
-                return f"Scan a {required_bin_type(self.unit).value.replace('_', ' ')} bin"
+                return _("Scan a {type} bin").format(type=value_words(BIN_TYPES, required_bin_type(self.unit), _))
             case Step.WAITING:
-                return "Disputed: a supervisor decides before it goes on"
-        return f"{self.unit.state.value} in {self.unit.bin_code}: nothing more to do"
+                return _("Disputed: a supervisor decides before it goes on")
+        return _("{state} in {bin}: nothing more to do").format(
+            state=value_words(UNIT_STATES, self.unit.state, _), bin=self.unit.bin_code)
 
     def field(self, name: str) -> Typed:
         return self.typed.setdefault(name, Typed())
@@ -108,9 +113,11 @@ class UnitFlow:
         try:
             self.take(self.session.store.unit(lpn))
         except ReturnflowError as refused:
-            self.feedback = Feedback(False, str(refused))
+            self.feedback = self.session.refused(refused)
             return self.feedback
-        self.feedback = Feedback(True, f"{lpn}: {self.item_name}, {self.unit.state.value}")
+        _ = self.session._
+        self.feedback = Feedback(True, _("{lpn}: {name}, {state}").format(
+            lpn=lpn, name=self.item_name, state=value_words(UNIT_STATES, self.unit.state, _)))
         return self.feedback
 
     def take(self, unit: ReturnUnit) -> None:
@@ -134,20 +141,22 @@ class UnitFlow:
 
     def scan(self, typed: str) -> Feedback:
         """An LPN puts that unit in hand; a bin label stores the unit in hand there."""
+        _ = self.session._
         try:
             scan = read_scan(typed)
         except ScanError as refused:
-            self.feedback = Feedback(False, str(refused))
+            self.feedback = self.session.refused(refused)
             return self.feedback
         if scan.kind is ScanKind.LPN:
             self.feedback, unit = unit_of(self.session, scan)
             if unit is not None:
                 self.take(unit)
-                self.feedback = Feedback(True, f"{unit.lpn}: {self.item_name}: {lower_first(self.prompt)}")
+                self.feedback = Feedback(True, _("{lpn}: {name}: {prompt}").format(
+                    lpn=unit.lpn, name=self.item_name, prompt=lower_first(self.prompt)))
         elif scan.kind is ScanKind.BIN:
             self.feedback = self.store_in(scan.value)
         else:
-            self.feedback = Feedback(False, f"{scan.text} is neither an LPN nor a bin label")
+            self.feedback = Feedback(False, _("{code} is neither an LPN nor a bin label").format(code=scan.text))
         return self.feedback
 
     def _reload(self) -> None:
@@ -165,14 +174,19 @@ class UnitFlow:
         self.conditions ^= {code}
 
     def photo_needed(self, grade: Grade | None = None) -> str | None:
-        """Why a photo must be added before this step is saved, or None."""
+        """Why a photo must be added before this step is saved, in words, or None."""
         if self.photos or self.unit is None:
             return None
-        return photo_required(condition_codes=self.conditions or self.unit.condition_codes, grade=grade)
+        needs = photo_required(condition_codes=self.conditions or self.unit.condition_codes, grade=grade)
+        if needs is None:
+            return None
+        if isinstance(needs, Grade):
+            return self.session._("grade {grade} needs a photo").format(grade=needs.value)
+        return self.session._("{condition} needs a photo").format(condition=needs.replace("_", " "))
 
     def add_photo(self, content: bytes) -> Feedback:
-        self.feedback, sha = attempt(lambda: self.session.store.add_photo(content),
-                                     lambda _: f"photo {len(self.photos) + 1} kept")
+        self.feedback, sha = attempt(self.session, lambda: self.session.store.add_photo(content),
+                                     self.session._("photo {number} kept").format(number=len(self.photos) + 1))
         if sha:
             self.photos.append(sha)
         return self.feedback
@@ -180,22 +194,24 @@ class UnitFlow:
     def save_inspection(self, *, all_as_expected: bool = False) -> Feedback:
         """Save the answers; `all_as_expected` answers every open question yes first."""
         if self.step is not Step.INSPECT:
-            return self._not_now("inspected")
+            return self._not_now(Step.INSPECT)
+        _ = self.session._
         if all_as_expected:
             self.answers = {qid: True if yes is None else yes for qid, yes in self.answers.items()}
         unanswered = [text for qid, text in self.questions if self.answers[qid] is None]
         if unanswered:
-            self.feedback = Feedback(False, f"answer every question first: {unanswered[0]}")
+            self.feedback = Feedback(False, _("answer every question first: {question}").format(question=unanswered[0]))
             return self.feedback
         if needed := self.photo_needed():
-            self.feedback = Feedback(False, f"{needed}: take or add one, then save")
+            self.feedback = Feedback(False, _("{why}: take or add one, then save").format(why=needed))
             return self.feedback
         lpn = self.unit.lpn
         self.feedback, event = attempt(
+            self.session,
             lambda: self.session.store.inspect(self.session.actor, lpn=lpn, answers=self.answers,
                                                condition_codes=sorted(self.conditions),
                                                notes=self.field("notes").text, photo_hashes=self.photos),
-            lambda _: f"saved: {lpn} inspected, now grade it")
+            _("saved: {lpn} inspected, now grade it").format(lpn=lpn))
         if event is not None:
             self._reload()
         return self.feedback
@@ -204,19 +220,20 @@ class UnitFlow:
 
     def grade(self, grade: Grade) -> Feedback:
         if self.step is not Step.GRADE:
-            return self._not_now("graded")
+            return self._not_now(Step.GRADE)
+        _ = self.session._
         if needed := self.photo_needed(grade):
-            self.feedback = Feedback(False, f"{needed}: it had none at inspection; tell a supervisor or void "
-                                            "the inspection")
+            self.feedback = Feedback(False, _("{why}: it had none at inspection; tell a supervisor or void the "
+                                              "inspection").format(why=needed))
             return self.feedback
         lpn, store, actor = self.unit.lpn, self.session.store, self.session.actor
         if self.regrading:
             reason = self.field("undo_reason").text.strip()
-            self.feedback, event = attempt(lambda: store.regrade(actor, lpn=lpn, grade=grade, reason=reason),
-                                           lambda _: f"saved: grade changed to {grade.value}")
+            self.feedback, event = attempt(self.session, lambda: store.regrade(actor, lpn=lpn, grade=grade, reason=reason),
+                                           _("saved: grade changed to {grade}").format(grade=grade.value))
         else:
-            self.feedback, event = attempt(lambda: store.grade(actor, lpn=lpn, grade=grade),
-                                           lambda _: f"saved: grade {grade.value}")
+            self.feedback, event = attempt(self.session, lambda: store.grade(actor, lpn=lpn, grade=grade),
+                                           _("saved: grade {grade}").format(grade=grade.value))
         if event is not None:
             self.regrading = False
             self._reload()
@@ -238,19 +255,21 @@ class UnitFlow:
         """Accept the suggestion, or override it with the typed reason (and a supervisor's PIN where
         the rule asks for one)."""
         if self.step is not Step.DECIDE:
-            return self._not_now("decided")
+            return self._not_now(Step.DECIDE)
         lpn, suggestion = self.unit.lpn, self.suggestion()
         override = suggestion is None or disposition is not suggestion.disposition
         self.overriding = disposition if override else None
         approval = override and suggestion is not None and suggestion.override_needs_approval
         pin = self.field("approver_pin")
         self.feedback, event = attempt(
+            self.session,
             lambda: self.session.store.decide_disposition(
                 self.session.actor, lpn=lpn, disposition=disposition,
                 override_reason=(self.field("reason").text.strip() or None) if override else None,
                 approver_id=(self.field("approver").text.strip() or None) if approval else None,
                 approver_pin=(pin.text.strip() or None) if approval else None),
-            lambda _: f"saved: {disposition.value.replace('_', ' ')}, now put it away")
+            self.session._("saved: {disposition}, now put it away").format(
+                disposition=value_words(DISPOSITIONS, disposition, self.session._)))
         pin.reset()  # a PIN is typed for one try
         if event is not None:
             self.overriding = None
@@ -260,7 +279,7 @@ class UnitFlow:
     def approve(self) -> Feedback:
         """The supervisor typed the PIN and pressed Enter: the tapped override is decided with it."""
         if self.overriding is None:
-            self.feedback = Feedback(False, "tap the disposition to override with first")
+            self.feedback = Feedback(False, self.session._("tap the disposition to override with first"))
             return self.feedback
         return self.decide(self.overriding)
 
@@ -272,33 +291,35 @@ class UnitFlow:
     def quarantine(self) -> Feedback:
         """Put the unit in hand on hold (damage, suspicion): it then goes to a quarantine bin."""
         if self.unit is None or self.unit.state in (UnitState.QUARANTINED, UnitState.STORED, UnitState.CLOSED):
-            return self._not_now("held")
+            return self._not_now(None)
+        _ = self.session._
         reason = self.field("hold_reason").text.strip()
         if not reason:
-            self.feedback = Feedback(False, "say why the unit is held")
+            self.feedback = Feedback(False, _("say why the unit is held"))
             return self.feedback
         lpn = self.unit.lpn
         self.feedback, event = attempt(
-            lambda: self.session.store.quarantine(self.session.actor, lpn=lpn, reason=reason),
-            lambda _: f"saved: {lpn} on hold, scan a quarantine bin")
+            self.session, lambda: self.session.store.quarantine(self.session.actor, lpn=lpn, reason=reason),
+            _("saved: {lpn} on hold, scan a quarantine bin").format(lpn=lpn))
         if event is not None:
             self._reload()
         return self.feedback
 
     def store_in(self, bin_code: str) -> Feedback:
+        _ = self.session._
         if self.unit is None:
-            return Feedback(False, "scan the unit's LPN before the bin")
+            return Feedback(False, _("scan the unit's LPN before the bin"))
         lpn = self.unit.lpn
         if self.moving:
             self.feedback, event = attempt(
-                lambda: self.session.store.move(self.session.actor, lpn=lpn, bin_code=bin_code),
-                lambda _: f"saved: {lpn} moved to {bin_code}")
+                self.session, lambda: self.session.store.move(self.session.actor, lpn=lpn, bin_code=bin_code),
+                _("saved: {lpn} moved to {bin}").format(lpn=lpn, bin=bin_code))
             if event is not None:
                 self.moving = False
         else:
             self.feedback, event = attempt(
-                lambda: self.session.store.store(self.session.actor, lpn=lpn, bin_code=bin_code),
-                lambda _: f"saved: {lpn} stored in {bin_code}")
+                self.session, lambda: self.session.store.store(self.session.actor, lpn=lpn, bin_code=bin_code),
+                _("saved: {lpn} stored in {bin}").format(lpn=lpn, bin=bin_code))
         if event is not None:
             self._reload()
         return self.feedback
@@ -315,21 +336,23 @@ class UnitFlow:
         grade wait for the bin scanned or the grade tapped next)."""
         correction, lpn = self.correction(), self.unit.lpn if self.unit else None
         reason = self.field("undo_reason").text.strip()
+        _ = self.session._
         if correction is None:
-            self.feedback = Feedback(False, "nothing to undo on this unit")
+            self.feedback = Feedback(False, _("nothing to undo on this unit"))
         elif correction is Correction.MOVE:
             self.moving = True
-            self.feedback = Feedback(True, f"{lpn}: scan the bin it goes to")
+            self.feedback = Feedback(True, _("{lpn}: scan the bin it goes to").format(lpn=lpn))
         elif not reason:
-            self.feedback = Feedback(False, "say why it is undone (wrong RMA, wrong grade, ...)")
+            self.feedback = Feedback(False, _("say why it is undone (wrong RMA, wrong grade, ...)"))
         elif correction is Correction.REGRADE:
             self.regrading = True
-            self.feedback = Feedback(True, f"{lpn}: tap its new grade")
+            self.feedback = Feedback(True, _("{lpn}: tap its new grade").format(lpn=lpn))
         else:
             store, actor = self.session.store, self.session.actor
             command = store.void_receipt if correction is Correction.VOID_RECEIPT else store.reopen_disposition
-            self.feedback, event = attempt(lambda: command(actor, lpn=lpn, reason=reason),
-                                           lambda _: f"saved: {lpn}: {correction.label.lower()}")
+            self.feedback, event = attempt(self.session, lambda: command(actor, lpn=lpn, reason=reason),
+                                           _("saved: {lpn}: {correction}").format(
+                                               lpn=lpn, correction=lower_first(_(correction.label))))
             if event is not None:
                 self.field("undo_reason").reset()
                 self._reload()
@@ -338,8 +361,14 @@ class UnitFlow:
     def cancel_correction(self) -> None:
         self.moving = self.regrading = False
 
-    def _not_now(self, done: str) -> Feedback:
-        state = self.unit.state.value if self.unit else "not in hand"
-        self.feedback = Feedback(False, f"{self.unit.lpn if self.unit else 'the unit'} is {state}: "
-                                        f"it cannot be {done} now")
+    def _not_now(self, step: Step | None) -> Feedback:
+        """A step tapped that the unit in hand is not at (`step` None: a hold)."""
+        _ = self.session._
+        if self.unit is None:
+            self.feedback = Feedback(False, _("scan a unit's LPN label first"))
+            return self.feedback
+        state = value_words(UNIT_STATES, self.unit.state, _)
+        done = {Step.INSPECT: _("it cannot be inspected now"), Step.GRADE: _("it cannot be graded now"),
+                Step.DECIDE: _("it cannot be decided now")}.get(step, _("it cannot be held now"))
+        self.feedback = Feedback(False, _("{lpn} is {state}: {done}").format(lpn=self.unit.lpn, state=state, done=done))
         return self.feedback

@@ -8,6 +8,7 @@ from __future__ import annotations
 import flet as ft
 
 from ..handheld import SCAN_SCREENS, Handheld, Screen
+from ..models.words import ROLES, value_words
 from .camera import CameraPanel
 from .office import Bins, Count, Exceptions, Quarantine, SignIn, Supervisor, Sync
 from .widgets import BannerView, ScanInput, SyncBadge, big_button
@@ -20,16 +21,18 @@ _BACK_TO = {"exceptions": "supervisor", "quarantine": "supervisor", "bins": "sup
 
 @ft.component
 def App(handheld: Handheld) -> ft.Control:
-    return ft.Column([TopBar(handheld.screen, handheld), BannerView(handheld.banner),
+    return ft.Column([TopBar(handheld.screen, handheld), BannerView(handheld.banner, handheld),
                       Body(handheld.screen, handheld)], expand=True, spacing=10)
 
 
 @ft.component
 def TopBar(screen: Screen, handheld: Handheld) -> ft.Control:
     session = handheld.workspace.session
-    who = f"{session.actor.user_id} ({session.actor.role.value})" if session else ""
+    who = (handheld._("{user} ({role})").format(user=session.actor.user_id,
+                                                 role=value_words(ROLES, session.actor.role, handheld._))
+           if session else "")
     return ft.Row([ft.Text("returnflow", size=20, weight=ft.FontWeight.BOLD),
-                   ft.Semantics(identifier="who", content=ft.Text(who, size=16)), SyncBadge(handheld.badge)],
+                   ft.Semantics(identifier="who", content=ft.Text(who, size=16)), SyncBadge(handheld.badge, handheld)],
                   alignment=ft.MainAxisAlignment.SPACE_BETWEEN)
 
 
@@ -56,6 +59,6 @@ def Body(screen: Screen, handheld: Handheld) -> ft.Control:
             handheld.workspace.touch()
             handheld.go(back)
 
-        controls.append(big_button("Home" if back == "home" else "Back", leave, key="home"))
+        controls.append(big_button(handheld._("Home") if back == "home" else handheld._("Back"), leave, key="home"))
     return ft.Column(controls, spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
 

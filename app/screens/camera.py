@@ -37,7 +37,7 @@ def CameraPanel(handheld: Handheld) -> ft.Control:
     async def failed(message: str) -> None:
         handheld.stop_camera()
         frame.jpeg = None
-        handheld.flash(Feedback(False, message))
+        handheld.flash(Feedback(False, handheld._(message)))  # the camera's fixed words, as the catalogue has them
 
     async def toggle(_: object) -> None:
         if handheld.feed is not None:
@@ -49,4 +49,4 @@ def CameraPanel(handheld: Handheld) -> ft.Control:
         await handheld.park_focus()
 
     ft.on_unmounted(handheld.stop_camera)
-    return ft.Column([big_button("Camera on / off", toggle, key="camera"), Preview(frame)])
+    return ft.Column([big_button(handheld._("Camera on / off"), toggle, key="camera"), Preview(frame)])

@@ -8,48 +8,58 @@ back out, a new unit in hand).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import flet as ft
+from babel.dates import format_datetime
 
 from domain import ReturnflowError
-
+from domain.words import N_
 from sync.engine import SyncState
 
 from ..handheld import Badge, Banner, Handheld
 from ..keys import KeyRouter, Typed
+from ..models.words import refusal
 
 TARGET = 64  # px: a gloved thumb
 OK_GREEN, ERROR_RED, INK, PAPER = "#1B5E20", "#B71C1C", "#111111", "#FFFFFF"
 CHECK_AMBER = "#8A4B00"  # done, but worth a look: dark enough for white text
 # Banner colour and prefix for each kind of feedback (Feedback.sound names the kind).
-BANNERS = {"ok": (OK_GREEN, ""), "check": (CHECK_AMBER, "Check: "), "error": (ERROR_RED, "Not done: ")}
+BANNERS = {"ok": (OK_GREEN, ""), "check": (CHECK_AMBER, N_("Check: ")), "error": (ERROR_RED, N_("Not done: "))}
 STATE_COLOURS = {SyncState.ONLINE: OK_GREEN, SyncState.SYNCING: "#0D47A1", SyncState.OFFLINE: "#4E342E",
                  SyncState.ERROR: ERROR_RED}
-STATE_WORDS = {SyncState.ONLINE: "synced", SyncState.SYNCING: "syncing", SyncState.OFFLINE: "offline",
-               SyncState.ERROR: "sync problem"}
+STATE_WORDS = {SyncState.ONLINE: N_("synced"), SyncState.SYNCING: N_("syncing"), SyncState.OFFLINE: N_("offline"),
+               SyncState.ERROR: N_("sync problem")}
 
 Handler = Callable[[Any], Awaitable[None]]
 log = logging.getLogger("returnflow.app")
 
 
 def screen(body: Callable[..., ft.Control]) -> Callable[..., ft.Control]:
-    """A screen component that, should drawing it fail, shows words and a way out instead: Flet stops
-    repainting a page whose component raised, which would freeze the handheld."""
+    """A screen component (its first argument the Handheld) that, should drawing it fail, shows words
+    and a way out instead: Flet stops repainting a page whose component raised, which would freeze
+    the handheld."""
     @functools.wraps(body)
-    def drawn(*args: Any, **kwargs: Any) -> ft.Control:
+    def drawn(handheld: Handheld, *args: Any, **kwargs: Any) -> ft.Control:
+        _ = handheld._
         try:
-            return body(*args, **kwargs)
+            return body(handheld, *args, **kwargs)
         except ReturnflowError as refused:
-            return ft.Column([line(f"Not done: {refused}", colour=ERROR_RED)])
+            return ft.Column([line(_("Not done: ") + refusal(refused, handheld.workspace.language), colour=ERROR_RED)])
         except Exception:
             log.exception("drawing %s failed", body.__name__)
-            return ft.Column([line("This screen could not be drawn: go Home and try again, and tell a supervisor.",
+            return ft.Column([line(_("This screen could not be drawn: go Home and try again, and tell a supervisor."),
                                    colour=ERROR_RED, key="screen-failed")])
     return ft.component(drawn)
+
+
+def moment(handheld: Handheld, at: dt.datetime) -> str:
+    """When a step happened, short, with the month in the person's language."""
+    return format_datetime(at, "dd MMM HH:mm", tzinfo=at.tzinfo, locale=handheld.workspace.language)
 
 
 def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None,
@@ -109,7 +119,7 @@ def TextInput(typed: Typed, label: str, router: KeyRouter, *, on_submit: Callabl
 
 
 @ft.component
-def ScanInput(handheld: Handheld, label: str = "Scan, or type a code and Enter") -> ft.Control:
+def ScanInput(handheld: Handheld) -> ft.Control:
     """The screen's scan field: a person types a code here; a scanner's burst is taken wherever the
     focus is. The focus comes back here after every tap, so the next scan never presses a button."""
     ref = ft.use_ref(None)
@@ -126,12 +136,14 @@ def ScanInput(handheld: Handheld, label: str = "Scan, or type a code and Enter")
         typed.reset()
         await handheld.scan(text)
 
-    return TextInput(typed, label, handheld.router, on_submit=entered, autofocus=True, ref=ref, key_id="scan")
+    return TextInput(typed, handheld._("Scan, or type a code and Enter"), handheld.router, on_submit=entered,
+                     autofocus=True, ref=ref, key_id="scan")
 
 
 @ft.component
-def BannerView(banner: Banner) -> ft.Control:
+def BannerView(banner: Banner, handheld: Handheld) -> ft.Control:
     colour, prefix = BANNERS[banner.kind]
+    prefix = handheld._(prefix) if prefix else ""
     again = f"  (×{banner.times})" if banner.times > 1 else ""
     return ft.Container(
         ft.Semantics(identifier="feedback", content=ft.Text(prefix + banner.message + again, size=20,
@@ -142,13 +154,13 @@ def BannerView(banner: Banner) -> ft.Control:
 
 
 @ft.component
-def SyncBadge(badge: Badge) -> ft.Control:
-    status = badge.status
-    words = STATE_WORDS[status.state]
+def SyncBadge(badge: Badge, handheld: Handheld) -> ft.Control:
+    status, _ = badge.status, handheld._
+    words = _(STATE_WORDS[status.state])
     if status.state is SyncState.SYNCING and status.progress:
-        words = f"syncing {status.progress.done}"
+        words = _("syncing {done}").format(done=status.progress.done)
+    words = _("{state} · {pending} pending").format(state=words, pending=status.pending)
     return ft.Container(
-        ft.Semantics(identifier="sync-badge", content=ft.Text(f"{words} · {status.pending} pending", size=16,
-                                                              weight=ft.FontWeight.BOLD, color=PAPER)),
+        ft.Semantics(identifier="sync-badge", content=ft.Text(words, size=16, weight=ft.FontWeight.BOLD, color=PAPER)),
         padding=ft.Padding.symmetric(horizontal=12, vertical=8), border_radius=20,
         bgcolor=STATE_COLOURS[status.state])
