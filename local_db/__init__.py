@@ -2,7 +2,9 @@
 
 from .errors import NotInitialized, SchemaTooNew, StoreError
 from .schema import LATEST_VERSION, MIGRATIONS, Migration
-from .store import DeviceStore, Environment, RefusedEvent, StoreSummary
+from .reads import Environment, StoreSummary
+from .store import DeviceStore
+from .sync_side import RefusedEvent
 
 __all__ = [
     "LATEST_VERSION", "MIGRATIONS", "DeviceStore", "Environment", "Migration", "NotInitialized",
