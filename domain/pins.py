@@ -5,12 +5,16 @@ Sign-in and a supervisor's approval count together: both guess the same PIN.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
 from .errors import PinMalformed
 
+# Wrong PINs in a row that lock a person out, and for how long: on a handheld and on the central
+# API alike, so that a 4-digit PIN cannot be found by trying them all.
 MAX_WRONG_PINS = 5
+PIN_LOCKOUT = dt.timedelta(minutes=5)
 
 # ASCII digits only: str.isdigit() would also take other scripts' digits and superscripts.
 _PIN = re.compile(r"[0-9]{4,8}")

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from domain import Actor, InvalidInput, Permission, PermissionDenied, Role, UnknownEntity, can, verify_pin
 from domain.events import validate_device_id
+from domain.pins import MAX_WRONG_PINS, PIN_LOCKOUT
 
 from . import tables as t
 from .ingest import Device
@@ -62,8 +63,8 @@ class SignInThrottle:
     """Locks a user id out for a while after repeated wrong PINs: a 4-digit PIN must not be guessable
     by trying them all. Kept per API process, so each worker counts on its own."""
 
-    def __init__(self, *, attempts: int = 5, window_s: float = 300, lockout_s: float = 300,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, attempts: int = MAX_WRONG_PINS, window_s: float = 300,
+                 lockout_s: float = PIN_LOCKOUT.total_seconds(), clock: Callable[[], float] = time.monotonic) -> None:
         self._attempts, self._window, self._lockout, self._clock = attempts, window_s, lockout_s, clock
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}

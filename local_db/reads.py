@@ -23,6 +23,7 @@ import sqlite_utils
 
 from domain import Bin, BinType, DispositionRule, Event, Item, ReturnUnit, Rma, UnknownEntity, User
 from domain.gs1 import normalize_gtin
+from domain.pins import PIN_LOCKOUT
 
 from .errors import SchemaTooNew, StoreError
 from .projection import load_unit
@@ -40,7 +41,7 @@ class Environment:
     wall_ms: Callable[[], int] = _system_wall_ms
     random_bytes: Callable[[int], bytes] = os.urandom
     # How long a person stays locked out after too many wrong PINs (domain.pins.MAX_WRONG_PINS).
-    pin_lockout: dt.timedelta = dt.timedelta(minutes=5)
+    pin_lockout: dt.timedelta = PIN_LOCKOUT
 
 
 
