@@ -140,13 +140,19 @@ def test_a_regrade_of_a_dispositioned_unit_is_decided_again_on_the_server(api, e
     assert stock(erp_engine) == [(unit.sku, "BIN-LIQ-L01", "stored", 1)]
 
 
-def test_two_devices_regrading_differently_dispute_the_unit(api, erp_engine, device_factory, catalogue):
+def regraded_a_to_c_by_another_device(api, device_factory, catalogue):
+    """hh-1 grades the unit A, regrades it C and pushes; returns hh-2 and its headers, which saw
+    grade A (the unit's version 3) and never pulled the regrade."""
     store, headers = device_factory("hh-1")
     to_state(store, catalogue, UnitState.GRADED, grade=Grade.A)
     store.regrade(ASSOCIATE, lpn=LPN1, grade=Grade.C, reason="scratch")
     push(api, headers, store)
-    other, headers2 = device_factory("hh-2")
-    # hh-2 saw grade A (version 3) and corrects it to B: the grade it corrects no longer stands.
+    return device_factory("hh-2")
+
+
+def test_two_devices_regrading_differently_dispute_the_unit(api, erp_engine, device_factory, catalogue):
+    other, headers2 = regraded_a_to_c_by_another_device(api, device_factory, catalogue)
+    # hh-2 corrects grade A to B: the grade it corrects no longer stands.
     rival = craft("hh-2", 1, UnitRegraded(lpn=LPN1, grade=Grade.B, previous_grade=Grade.A, reason="dent"),
                   base_version=3)
     same = craft("hh-2", 2, UnitRegraded(lpn=LPN1, grade=Grade.C, previous_grade=Grade.A, reason="scratch"),
@@ -164,11 +170,7 @@ def test_two_devices_regrading_differently_dispute_the_unit(api, erp_engine, dev
 
 
 def test_the_same_regrade_from_two_devices_is_merged(api, erp_engine, device_factory, catalogue):
-    store, headers = device_factory("hh-1")
-    to_state(store, catalogue, UnitState.GRADED, grade=Grade.A)
-    store.regrade(ASSOCIATE, lpn=LPN1, grade=Grade.C, reason="scratch")
-    push(api, headers, store)
-    other, headers2 = device_factory("hh-2")
+    other, headers2 = regraded_a_to_c_by_another_device(api, device_factory, catalogue)
     same = craft("hh-2", 1, UnitRegraded(lpn=LPN1, grade=Grade.C, previous_grade=Grade.A, reason="scratch"),
                  base_version=3)
     assert outcomes(push(api, headers2, other, events=[same])) == [("applied", "same_outcome_merged")]
