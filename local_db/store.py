@@ -183,7 +183,7 @@ class DeviceStore(SyncSide):
             unit = self.unit(lpn)
             if unit.grade is None:
                 raise InvalidInput(f"unit {lpn} has no grade yet: grade it first")
-            approver = self._approver(approver_id, approver_pin) if approver_id else None
+            approver = self._person_with_pin(approver_id, approver_pin) if approver_id else None
             decision = decide(
                 self.rules(),
                 category=self._item_facts(unit.sku)[1],
@@ -310,14 +310,8 @@ class DeviceStore(SyncSide):
         """Check a user's PIN offline, against the users this device has synced. Raises SignInFailed
         for a wrong PIN or an unknown user alike, PinMalformed for what is not 4 to 8 digits (not
         counted) and SignInLocked once too many wrong PINs lock the person out (local_db.pins)."""
-        now_ms = self._env.wall_ms()
-        with self._write() as conn:
-            actor = pins.check_pin(conn, user_id, pin, now_ms)
-            if actor is not None:
-                pins.forget_wrong_pins(conn, user_id)
-                return actor
-            refusal = pins.count_wrong_pin(conn, user_id, now_ms, self._env.pin_lockout)
-        raise refusal
+        with self._write():
+            return self._person_with_pin(user_id, pin)
 
     # --- maintenance ------------------------------------------------------------------------
 
@@ -377,14 +371,15 @@ class DeviceStore(SyncSide):
             raise PermissionDenied(actor.user_id, actor.role.value, permission.value)
         require(actor, permission)
 
-    def _approver(self, user_id: str, pin: str | None) -> Actor:
-        """The approving supervisor, by PIN; wrong PINs count with the person's sign-in tries."""
+    def _person_with_pin(self, user_id: str, pin: str | None) -> Actor:
+        """The person `pin` signs in (or approves as), inside the caller's write transaction; a
+        wrong PIN counts with the person's other tries, sign-in and approval alike."""
         now_ms = self._env.wall_ms()
         actor = pins.check_pin(self._conn, user_id, pin, now_ms)
         if actor is not None:
             pins.forget_wrong_pins(self._conn, user_id)
             return actor
-        # The command asking for approval fails, yet the wrong PIN must count: its transaction is
+        # The command asking for the PIN fails, yet the wrong PIN must count: its transaction is
         # rolled back here, as the refusal would have it, and the try is saved in one of its own.
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
