@@ -144,11 +144,17 @@ class Handheld:
         banner.message, banner.kind = feedback.message, kind
         # Played as its own task: a browser holds sounds until the first tap or key, and the screen
         # must not wait for that.
-        self.page.run_task(self.sounds[kind].play)
+        self.page.run_task(self._play, kind)
         self.badge.status = self.workspace.sync.status()
         if feedback.saved and self.device.engine is not None:
             self.device.engine.request_sync()  # saved work leaves for the server as soon as it can
         self.changed()
+
+    async def _play(self, kind: str) -> None:
+        try:
+            await self.sounds[kind].play()
+        except (RuntimeError, TimeoutError):
+            pass  # a browser that has not let the page play sound yet answers late or not at all: no sound
 
     def changed(self) -> None:
         """The screen's model changed: render the screen again (only the screen, not the bar)."""

@@ -20,6 +20,7 @@ from local_db import DeviceStore, NotInitialized
 from sync.credential import credential_path, load_credential
 from sync.engine import SyncEngine
 
+from . import flet_shims
 from .handheld import Handheld
 from .screens import App
 from .workspace import Device
@@ -96,6 +97,7 @@ def serve(db_path: Path, erp_url: str | None, port: int, *, camera: str | None =
     if engine is not None:
         engine.start()
     try:
+        flet_shims.install()
         ft.run(main, view=ft.AppView.FLET_APP if native else ft.AppView.WEB_BROWSER, host="127.0.0.1", port=port,
                assets_dir=str(ASSETS), no_cdn=True)
     finally:

@@ -7,7 +7,7 @@ steps that follow (the default path); a unit stored while a package is open goes
 
 from __future__ import annotations
 
-from domain import UnitState
+from domain import UnitState, UnknownEntity
 from scanner import ScanError, ScanKind
 
 from .handheld import Handheld
@@ -23,6 +23,8 @@ def route(handheld: Handheld, text: str) -> Feedback | None:
         return Feedback(False, handheld._("sign in first, then scan"))
     screen = work.screen
     if screen == "receive":
+        if (lpn := _lpn_in_use(work, text)) is not None:  # a unit already received: it is opened, not received again
+            return handheld.open_unit(lpn)
         return _received(handheld, work.receive.submit(text))
     if screen == "unit":
         return _stepped(handheld, text)
@@ -33,13 +35,27 @@ def route(handheld: Handheld, text: str) -> Feedback | None:
     return _by_label(handheld, text)
 
 
+def _lpn_in_use(work, text: str) -> str | None:
+    """The LPN scanned, when a unit (not a voided receipt) already holds it on this device."""
+    try:
+        scan = read_scan(text)
+    except ScanError:
+        return None
+    if scan.kind is not ScanKind.LPN:
+        return None
+    try:
+        return scan.value if work.session.store.unit(scan.value).state is not UnitState.VOIDED else None
+    except UnknownEntity:
+        return None
+
+
 def _by_label(handheld: Handheld, text: str) -> Feedback:
     work = handheld.workspace
     try:
         scan = read_scan(text)
     except ScanError as refused:
         scan, scan_refused = None, work.session.refused(refused)
-    if scan is not None and scan.kind in _PACKAGE_LABELS:
+    if scan is not None and (scan.kind in _PACKAGE_LABELS or scan.gtin):  # an item: Receive asks for its package
         handheld.go("receive")
         return _received(handheld, work.receive.submit(text))
     if scan is not None and scan.kind is ScanKind.LPN:

@@ -22,9 +22,9 @@ class LookupModel:
     def find(self, typed: str) -> Feedback:
         """An LPN, a serial or a bin label, scanned or typed."""
         try:
-            scan = read_scan(typed)
-        except ScanError:
-            scan = None  # not a label the scanner knows: it may still be a serial number
+            scan, malformed = read_scan(typed), None
+        except ScanError as refused:
+            scan, malformed = None, refused  # not a label the scanner reads: it may still be a serial number
         session, store = self.session, self.session.store
         _ = session._
         if scan is not None and scan.kind is ScanKind.BIN:
@@ -40,6 +40,9 @@ class LookupModel:
             return self.feedback
         code = scan.value if scan is not None else typed.strip()
         card = unit_card(store, code)
+        if card is None and malformed is not None:  # say what is wrong with the label, as every screen does
+            self.feedback = session.refused(malformed)
+            return self.feedback
         if card is None:
             self.feedback = Feedback(False, _("no unit with LPN or serial {code} on this device").format(code=code))
             return self.feedback

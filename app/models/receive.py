@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain import RECEIVABLE_RMA_STATES, Item, ReturnflowError, Rma, UnknownEntity
+from domain.codes import NO_REASON_GIVEN
 from domain.events import IDENTIFIER
 from local_db.screens import LineProgress, rma_progress
 from scanner import ScanError, ScanKind, ScanSession, classify_read, decode_image_bytes
@@ -37,6 +38,8 @@ class ReceiveModel:
         _ = self.session._
         if self.rma is None and self.blind_reason is None:
             return _("Scan the RMA or the package label")
+        if self.item is None and self.rma is not None and self.complete():
+            return _("Every line is in: tap Package done, or scan the next item or package")
         if self.item is None:
             return _("Scan the item's barcode")
         if self._awaits_serial():
@@ -50,6 +53,10 @@ class ReceiveModel:
 
     def lines(self) -> list[LineProgress]:
         return rma_progress(self.session.store, self.rma.rma_id) if self.rma else []
+
+    def complete(self) -> bool:
+        """Every line of the open RMA has received what it expects."""
+        return all(line.received >= line.expected for line in self.lines())
 
     def submit(self, typed: str) -> Feedback:
         try:
@@ -204,11 +211,12 @@ class ReceiveModel:
             count=more)
 
     def _preselect(self) -> None:
-        """An RMA of one line has one item to expect: it is in hand without scanning its barcode
-        (scanning another item's barcode still replaces it)."""
-        if self.rma is not None and len(self.rma.lines) == 1:
+        """An RMA of one line still expecting units has one item to expect: it is in hand without
+        scanning its barcode (scanning another item's barcode still replaces it)."""
+        if self.rma is not None and len(self.rma.lines) == 1 and not self.complete():
             self.item = self.session.store.item(self.rma.lines[0].sku)
 
     def _unexpected_reason(self) -> str:
-        """An item that is not on the RMA takes the RMA's first line's reason, the customer's stated one."""
-        return self.rma.lines[0].reason_code
+        """An item on none of the RMA's lines was given no reason by the customer: it takes none of
+        the lines' reasons (the server opens an exception for a supervisor to look at it)."""
+        return NO_REASON_GIVEN

@@ -117,6 +117,13 @@ def _describe(exception: OpenException, _: Callable[[str], str]) -> str:
         case "duplicate_lpn":
             return _("one LPN on two units: {lpn} ({first} and {second})").format(
                 lpn=lpn, first=detail.get("existing_sku"), second=detail.get("new_sku"))
+        case "over_receipt":
+            return _("{lpn} is unit {received} on {rma} line {line}, which expects {expected}").format(
+                lpn=lpn, received=detail.get("received"), rma=detail.get("rma_id"), line=detail.get("line_no"),
+                expected=detail.get("expected"))
+        case "not_on_rma":
+            return _("{lpn} ({sku}) came in the package of {rma} but is on none of its lines").format(
+                lpn=lpn, sku=detail.get("sku"), rma=detail.get("rma_id"))
     return f"{exception.kind.replace('_', ' ')}: {lpn or exception.bin_code or ''}"
 
 

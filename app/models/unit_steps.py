@@ -19,6 +19,8 @@ from scanner import Scan, ScanError, ScanKind
 
 from ..keys import Typed
 from .common import Feedback, Session, attempt, lower_first, read_scan
+from domain.words import N_
+
 from .words import BIN_TYPES, DISPOSITIONS, UNIT_STATES, value_words
 
 
@@ -54,6 +56,11 @@ def unit_of(session: Session, scan: Scan) -> tuple[Feedback, ReturnUnit | None]:
         lpn=unit.lpn, name=session.store.item(unit.sku).name, state=value_words(UNIT_STATES, unit.state, _))), unit
 
 
+# What a correction's confirmation says once it is saved.
+CORRECTED = {Correction.VOID_RECEIPT: N_("saved: {lpn}: receipt voided"),
+             Correction.REOPEN_DISPOSITION: N_("saved: {lpn}: disposition reopened, decide it again")}
+
+
 @dataclass(frozen=True)
 class Suggestion:
     disposition: Disposition
@@ -71,6 +78,7 @@ class UnitFlow:
     conditions: set[str] = field(default_factory=set)
     photos: list[str] = field(default_factory=list)  # content hashes, the photos kept in the store
     overriding: Disposition | None = None  # the override tapped, which a supervisor's PIN approves
+    undoing: bool = False  # Undo was tapped: the reason and the confirmation are asked for
     moving: bool = False  # a stored unit waits for the bin it is moved to
     regrading: bool = False  # a graded unit waits for its new grade
     # What is typed for this unit; new fields with every unit, so nothing carries over to the next.
@@ -123,7 +131,8 @@ class UnitFlow:
     def take(self, unit: ReturnUnit) -> None:
         """Put `unit` in hand; what was typed or answered for another unit is dropped."""
         if self.unit is None or unit.lpn != self.unit.lpn:
-            self.typed, self.overriding, self.moving, self.regrading = {}, None, False, False
+            self.typed, self.overriding = {}, None
+            self.undoing = self.moving = self.regrading = False
             self.conditions, self.photos = set(), []
             self.questions, self.answers = [], {}
         self.unit = unit
@@ -137,7 +146,8 @@ class UnitFlow:
             self.answers = {qid: None for qid, _ in self.questions}
 
     def drop(self) -> None:
-        self.unit, self.typed, self.moving, self.regrading = None, {}, False, False
+        self.unit, self.typed = None, {}
+        self.undoing = self.moving = self.regrading = False
 
     def scan(self, typed: str) -> Feedback:
         """An LPN puts that unit in hand; a bin label stores the unit in hand there."""
@@ -331,35 +341,46 @@ class UnitFlow:
             return None
         return correction_for(self.unit)
 
-    def undo(self) -> Feedback:
-        """Correct the unit's last step with a new event, for the reason typed (a move and a new
-        grade wait for the bin scanned or the grade tapped next)."""
-        correction, lpn = self.correction(), self.unit.lpn if self.unit else None
-        reason = self.field("undo_reason").text.strip()
-        _ = self.session._
+    def ask_undo(self) -> Feedback:
+        """The first tap on Undo: a move waits for the bin scanned next; any other correction asks
+        for its reason and a confirmation first."""
+        correction, lpn, _ = self.correction(), self.unit.lpn if self.unit else None, self.session._
         if correction is None:
             self.feedback = Feedback(False, _("nothing to undo on this unit"))
         elif correction is Correction.MOVE:
             self.moving = True
             self.feedback = Feedback(True, _("{lpn}: scan the bin it goes to").format(lpn=lpn))
+        else:
+            self.undoing = True
+            self.feedback = Feedback(True, _("say why, then confirm"))
+        return self.feedback
+
+    def undo(self) -> Feedback:
+        """Correct the unit's last step with a new event, for the reason typed (a new grade waits
+        for the grade tapped next)."""
+        correction, lpn = self.correction(), self.unit.lpn if self.unit else None
+        reason = self.field("undo_reason").text.strip()
+        _ = self.session._
+        if correction is None or correction is Correction.MOVE:
+            return self.ask_undo()
         elif not reason:
             self.feedback = Feedback(False, _("say why it is undone (wrong RMA, wrong grade, ...)"))
         elif correction is Correction.REGRADE:
-            self.regrading = True
+            self.regrading, self.undoing = True, False
             self.feedback = Feedback(True, _("{lpn}: tap its new grade").format(lpn=lpn))
         else:
             store, actor = self.session.store, self.session.actor
             command = store.void_receipt if correction is Correction.VOID_RECEIPT else store.reopen_disposition
             self.feedback, event = attempt(self.session, lambda: command(actor, lpn=lpn, reason=reason),
-                                           _("saved: {lpn}: {correction}").format(
-                                               lpn=lpn, correction=lower_first(_(correction.label))))
+                                           _(CORRECTED[correction]).format(lpn=lpn))
             if event is not None:
+                self.undoing = False
                 self.field("undo_reason").reset()
                 self._reload()
         return self.feedback
 
     def cancel_correction(self) -> None:
-        self.moving = self.regrading = False
+        self.undoing = self.moving = self.regrading = False
 
     def _not_now(self, step: Step | None) -> Feedback:
         """A step tapped that the unit in hand is not at (`step` None: a hold)."""

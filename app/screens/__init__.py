@@ -31,9 +31,10 @@ def TopBar(screen: Screen, handheld: Handheld) -> ft.Control:
     who = (handheld._("{user} ({role})").format(user=session.actor.user_id,
                                                  role=value_words(ROLES, session.actor.role, handheld._))
            if session else "")
-    return ft.Row([ft.Text("returnflow", size=20, weight=ft.FontWeight.BOLD),
-                   ft.Semantics(identifier="who", content=ft.Text(who, size=16)), SyncBadge(handheld.badge, handheld)],
-                  alignment=ft.MainAxisAlignment.SPACE_BETWEEN)
+    # No product name here: at phone width the person and the sync badge need the whole row.
+    return ft.Row([ft.Semantics(identifier="who", expand=True, content=ft.Text(
+        who or "returnflow", size=16, weight=ft.FontWeight.BOLD, overflow=ft.TextOverflow.ELLIPSIS, max_lines=1)),
+        SyncBadge(handheld.badge, handheld)], alignment=ft.MainAxisAlignment.SPACE_BETWEEN)
 
 
 @ft.component

@@ -49,8 +49,9 @@ def SignIn(handheld: Handheld) -> ft.Control:
     def pick(user_id: str):
         async def picked(_event: object) -> None:
             user.reset(user_id)
-            if not chosen:  # the screen speaks the person's language from their first tap
-                work.language = model.language_of(user_id) or work.language
+            language = model.language_of(user_id) or work.language
+            if not chosen and language != work.language:  # the screen speaks the person's language from their first tap
+                work.language = language
                 handheld.changed()
             if pin_ref.current is not None:
                 await pin_ref.current.focus()

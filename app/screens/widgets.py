@@ -63,8 +63,9 @@ def moment(handheld: Handheld, at: dt.datetime) -> str:
 
 
 def big_button(text: str, on_click: Handler, *, primary: bool = False, key: str | None = None,
-               disabled: bool = False) -> ft.Control:
-    button = ft.Button(text, on_click=on_click, height=TARGET, expand=True, disabled=disabled,
+               disabled: bool = False, icon: ft.IconData | None = None) -> ft.Control:
+    button = ft.Button(text, on_click=on_click, height=TARGET, expand=True, disabled=disabled, icon=icon,
+                       icon_color=PAPER if primary else None,
                        bgcolor=INK if primary and not disabled else None, color=PAPER if primary else None,
                        style=ft.ButtonStyle(text_style=ft.TextStyle(size=20, weight=ft.FontWeight.BOLD)))
     row = ft.Row([button])
@@ -131,6 +132,14 @@ def ScanInput(handheld: Handheld) -> ft.Control:
             handheld.scan_field = None
 
     ft.on_unmounted(unmounted)
+
+    async def mounted() -> None:
+        # Autofocus does nothing while a button that stays on screen (Home, Back) holds the focus, and
+        # a scanner's Enter would then press that button: the field takes the focus itself.
+        if ref.current is not None:
+            await ref.current.focus()
+
+    ft.on_mounted(mounted)
 
     async def entered(text: str) -> None:
         typed.reset()

@@ -14,7 +14,7 @@ from domain import Disposition, Grade, UnitState
 from domain.words import N_
 
 from ..handheld import Handheld
-from ..models.common import Feedback
+from ..models.common import Feedback, lower_first
 from ..models.words import DISPOSITIONS, EVENT_TYPES, SYNC_OUTCOMES, UNIT_STATES, value_words
 from .widgets import CHECK_AMBER, ERROR_RED, TARGET, TextInput, big_button, button_row, heading, line, moment, screen
 
@@ -109,6 +109,7 @@ def Unit(handheld: Handheld) -> ft.Control:
         return ft.Column([*rows, line(flow.prompt, size=22, key="prompt")], spacing=14)
     rows.append(line(f"{unit.lpn}: {flow.item_name}", size=20, bold=True, key="unit"))
     rows.append(line(unit_facts(handheld, unit), key="unit-state"))
+    rows += _undo(handheld, flow)
     rows.append(line(flow.prompt, size=22, key="prompt"))
     step = flow.step
     if step is Step.INSPECT:
@@ -119,14 +120,23 @@ def Unit(handheld: Handheld) -> ft.Control:
         rows += _decide(handheld, flow)
     elif step is Step.PUT_AWAY:
         rows += _put_away(handheld, flow)
-    correction = flow.correction()
-    if correction is not None:
-        rows += [line(_("Made a mistake?"), size=20),
-                 TextInput(flow.field("undo_reason"), _("Why undo it?"), handheld.router, key=f"undo-{unit.lpn}"),
-                 big_button(_(correction.label), handheld.tap(flow.undo), key="undo")]
-    elif flow.moving or flow.regrading:
-        rows.append(big_button(_("Cancel the change"), handheld.tap(lambda: flow.cancel_correction()), key="cancel-undo"))
     return ft.Column(rows, spacing=14)
+
+
+def _undo(handheld: Handheld, flow) -> list[ft.Control]:
+    """Undo of the unit's last step, at the top where it is seen without scrolling: a first tap asks
+    for the reason and a confirmation, so a stray tap undoes nothing."""
+    _, correction = handheld._, flow.correction()
+    if flow.moving or flow.regrading:
+        return [big_button(_("Cancel the change"), handheld.tap(flow.cancel_correction), key="cancel-undo")]
+    if correction is None:
+        return []
+    if not flow.undoing:
+        return [big_button(_("Undo: {correction}").format(correction=lower_first(_(correction.label))),
+                           handheld.tap(flow.ask_undo), key="undo")]
+    return [TextInput(flow.field("undo_reason"), _("Why undo it?"), handheld.router, key=f"undo-{flow.unit.lpn}"),
+            button_row([(_("Confirm"), handheld.tap(flow.undo), "confirm-undo"),
+                        (_("Cancel"), handheld.tap(flow.cancel_correction), "cancel-undo")])]
 
 
 def unit_facts(handheld: Handheld, unit) -> str:
@@ -154,8 +164,9 @@ def _inspect(handheld: Handheld, flow) -> list[ft.Control]:
     rows.append(line(_("Condition (tap each that applies)"), size=20))
     for code, label in flow.condition_codes():
         chosen = code in flow.conditions
-        rows.append(big_button(("✓ " if chosen else "") + label, tap(lambda c=code: flow.toggle_condition(c)),
-                               primary=chosen, key=f"condition-{code}"))
+        rows.append(big_button(label, tap(lambda c=code: flow.toggle_condition(c)), primary=chosen,
+                               icon=ft.Icons.CHECK_BOX if chosen else ft.Icons.CHECK_BOX_OUTLINE_BLANK,
+                               key=f"condition-{code}"))
     rows.append(TextInput(flow.field("notes"), _("Notes"), handheld.router, key=f"notes-{flow.unit.lpn}"))
     rows += _photos(handheld, flow)
     return rows

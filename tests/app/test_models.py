@@ -55,6 +55,20 @@ def test_receiving_against_an_rma_counts_each_line(session):
     assert feedback.ok and feedback.check and feedback.saved and "more than expected" in feedback.message
 
 
+def test_a_one_line_rma_has_its_item_in_hand_until_the_line_is_in(session):
+    store = session.store
+    rma_id = next(r for (r,) in store.db.execute(
+        """SELECT rma_id FROM rma_lines l JOIN items i ON i.sku = l.sku WHERE NOT i.serial_tracked
+           AND NOT i.lot_tracked GROUP BY rma_id HAVING COUNT(*) = 1 ORDER BY rma_id"""))
+    model = ReceiveModel(session)
+    assert model.submit(rma_id).ok and model.item is not None  # no item barcode to scan
+    [line] = model.lines()
+    for number in range(1, line.expected + 1):
+        assert model.submit(labels.lpn(200 + number)).ok
+    assert model.item is None and model.complete()
+    assert model.prompt.startswith("Every line is in")  # nothing invites one receipt too many
+
+
 def test_an_item_not_on_the_rma_is_flagged_and_received_as_unexpected(session, catalogue):
     store = session.store
     rma_id, _, sku = receivable_lines(store)[0]
@@ -67,6 +81,7 @@ def test_an_item_not_on_the_rma_is_flagged_and_received_as_unexpected(session, c
     saved = model.submit(labels.lpn(5))
     assert saved.ok and "unexpected item" in saved.message
     assert model.unexpected == [labels.lpn(5)] and store.unit(labels.lpn(5)).rma_id is None
+    assert store.unit(labels.lpn(5)).reason_code == "unknown"  # none of the lines' reasons: it is on none
 
 
 def test_a_package_without_rma_is_received_blind(session):
@@ -215,6 +230,7 @@ def test_what_is_typed_for_one_unit_is_not_kept_for_the_next(session):
 def test_each_last_step_is_undone_with_a_new_event(session):
     store = session.store
     lpn, flow = graded(session, Grade.A)
+    assert flow.ask_undo().ok and flow.undoing  # a first tap only asks for the reason and a confirmation
     assert flow.undo().message.startswith("say why")  # a correction always says why
     flow.field("undo_reason").reset("graded the wrong unit")
     assert flow.undo().ok and flow.step is Step.GRADE  # regrade: the new grade is tapped next
@@ -325,7 +341,9 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
                                      "proposed_device": "hh-2", "proposed_at": "2026-12-07T10:32:05+00:00"}),
         pulled(6, "wrong_item", second, {"rma_id": "RMA-26000015", "line_no": 2, "expected_sku": "HOM-10231",
                                          "received_sku": "APP-10001"}),
-    ], cursor=6)
+        pulled(7, "over_receipt", first, {"rma_id": "RMA-26000015", "line_no": 1, "expected": 1, "received": 2}),
+        pulled(8, "not_on_rma", second, {"rma_id": "RMA-26000015", "sku": "APP-10001"}),
+    ], cursor=8)
     supervisor = SupervisorModel(Session(store, SUPERVISOR))
     assert [(d.title, d.choices) for d in supervisor.exceptions()] == [
         (f"serial SN-7 received twice: {second}, first as {first}", []),
@@ -336,9 +354,11 @@ def test_the_supervisor_reads_what_each_exception_asks_to_check(store):
          [("Approve liquidate", "liquidate"), ("Refuse: scrap", "scrap")]),
         (f"grade disputed on {first}", [("Keep A", "A"), ("Take C", "C")]),
         (f"{second} received on RMA-26000015 line 2 as APP-10001; the line expects HOM-10231", []),
+        (f"{first} is unit 2 on RMA-26000015 line 1, which expects 1", []),
+        (f"{second} (APP-10001) came in the package of RMA-26000015 but is on none of its lines", []),
     ]
     dispute = supervisor.exceptions()[4]
     assert dispute.context == ["standing: A", "proposed: C by alex on hh-2 at 2026-12-07 10:32"]
     assert supervisor.exceptions()[0].context == ["from device hh-2"]
     assert supervisor.resolve(supervisor.exceptions()[0], None, "two phones, one box: both kept").ok
-    assert len(supervisor.exceptions()) == 5
+    assert len(supervisor.exceptions()) == 7
