@@ -21,7 +21,7 @@ from domain.labels import lpn
 from erp import tables as t
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.erp.conftest import craft, push
-from tests.integration.test_device_store import plain_line, to_state
+from tests.integration.test_device_store import answers, plain_line, to_state
 
 LPN1 = lpn(1)
 
@@ -105,8 +105,7 @@ def test_a_void_of_a_unit_another_device_inspected_is_rejected(api, erp_engine, 
     to_state(store, catalogue, UnitState.RECEIVED)
     push(api, headers, store)
     other, headers2 = device_factory("hh-2")
-    category = store.item(store.unit(LPN1).sku).category
-    inspection = Inspection(answers={q: True for q in store._checklist(category)})
+    inspection = Inspection(answers=answers(store, LPN1))
     outcomes(push(api, headers2, other, events=[craft("hh-2", 1, InspectionRecorded(lpn=LPN1, inspection=inspection),
                                                       base_version=1)]))
     store.void_receipt(ASSOCIATE, lpn=LPN1, reason="double scan")

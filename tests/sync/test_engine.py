@@ -17,6 +17,7 @@ from sync.credential import CredentialError, DeviceCredential, credential_path, 
 from sync.engine import DeviceRefused, ServerTooOld, SyncFailed, SyncState, unit_boundary
 from tests.conftest import ASSOCIATE, SUPERVISOR, open_device, snapshot
 from tests.faults import Fault, FaultProxy
+from tests.integration.test_device_store import answers
 from tests.sync.conftest import server_units
 from tests.sync.workflow import inspect, receive, to_stored
 
@@ -150,8 +151,7 @@ def test_a_batchs_answers_are_kept_when_sending_the_next_batch_fails(central, ha
         receive(device.store, 700)
         lpn = receive(device.store, 701)
         sha = device.store.add_photo(os.urandom(3000))
-        category = device.store.item(device.store.unit(lpn).sku).category
-        device.store.inspect(ASSOCIATE, lpn=lpn, answers={q: True for q in device.store._checklist(category)},
+        device.store.inspect(ASSOCIATE, lpn=lpn, answers=answers(device.store, lpn),
                              photo_hashes=[sha])
         # The first batch goes through; every try of the next batch's photo upload fails.
         proxy.next_faults([None, Fault.ERROR_5XX, Fault.ERROR_5XX, Fault.ERROR_5XX])
@@ -247,8 +247,7 @@ def test_photos_reach_the_server_before_the_inspection_naming_them(handhelds, er
     lpn = receive(device.store, 600)
     photo = os.urandom(3000)
     sha = device.store.add_photo(photo)
-    category = device.store.item(device.store.unit(lpn).sku).category
-    device.store.inspect(ASSOCIATE, lpn=lpn, answers={q: True for q in device.store._checklist(category)},
+    device.store.inspect(ASSOCIATE, lpn=lpn, answers=answers(device.store, lpn),
                          photo_hashes=[sha])
     device.sync()
     with erp_db.connect() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from domain import BIN_TYPE_FOR_DISPOSITION, Actor, Disposition, Grade, labels, suggest
 from local_db import DeviceStore
 from tests.conftest import ASSOCIATE
+from tests.integration.test_device_store import answers
 
 
 def receivable_lines(store: DeviceStore) -> list[tuple[str, int, str]]:
@@ -23,8 +24,7 @@ def receive(store: DeviceStore, number: int, line: int = 0, actor: Actor = ASSOC
 
 
 def inspect(store: DeviceStore, lpn: str, actor: Actor = ASSOCIATE) -> None:
-    category = store.item(store.unit(lpn).sku).category
-    store.inspect(actor, lpn=lpn, answers={q: True for q in store._checklist(category)})
+    store.inspect(actor, lpn=lpn, answers=answers(store, lpn))
 
 
 def suggested(store: DeviceStore, lpn: str) -> Disposition:
