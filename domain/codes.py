@@ -88,3 +88,7 @@ class RmaState(StrEnum):
 
 # A device receives only against RMAs in these states; anything else is refused at the dock.
 RECEIVABLE_RMA_STATES = frozenset({RmaState.APPROVED, RmaState.IN_TRANSIT, RmaState.RECEIVED})
+
+# The reason code of a unit whose customer gave no reason (master data holds it): an item received
+# out of an RMA's package but on none of its lines takes this, never another line's reason.
+NO_REASON_GIVEN = "unknown"

@@ -380,7 +380,8 @@ def unit_from_row(row: Any) -> ReturnUnit:
 _UNCHECKED: Any = object()
 # An RMA line with what a receipt against it needs: its item, its reason and its RMA's state.
 _RMA_LINES = (select(t.rma_lines.c.rma_id, t.rma_lines.c.line_no, t.rma_lines.c.sku, t.rma_lines.c.reason_code,
-                     t.rmas.c.state).join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id))
+                     t.rma_lines.c.expected_qty, t.rma_lines.c.received_qty, t.rmas.c.state)
+              .join(t.rmas, t.rmas.c.rma_id == t.rma_lines.c.rma_id))
 
 
 @dataclass
@@ -418,6 +419,7 @@ class _Batch:
     _bins: dict[str, Any] = field(default_factory=dict)
     _bin_models: dict[str, Bin] = field(default_factory=dict)
     _rma_lines: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _rmas_known: dict[str, bool] = field(default_factory=dict)  # package references that are RMA ids
     _serials: dict[tuple[str, str], str] = field(default_factory=dict)
     _rule_set: list[DispositionRule] | None = None
     _categories: dict[str, str] = field(default_factory=dict)  # sku -> category, of items that exist
@@ -510,6 +512,11 @@ class _Batch:
             self._rma_lines[(rma_id, line_no)] = self._first(
                 _RMA_LINES.where(t.rma_lines.c.rma_id == rma_id, t.rma_lines.c.line_no == line_no))
         return self._rma_lines[(rma_id, line_no)]
+
+    def _is_rma(self, rma_id: str) -> bool:
+        if rma_id not in self._rmas_known:
+            self._rmas_known[rma_id] = self._first(select(t.rmas.c.rma_id).where(t.rmas.c.rma_id == rma_id)) is not None
+        return self._rmas_known[rma_id]
 
     def unit(self, lpn: str) -> ReturnUnit | None:
         if lpn not in self.units:
@@ -698,9 +705,26 @@ class _Batch:
                                                                             "rma_id": payload.rma_id,
                                                                             "state": line.state}))
                 self.rma_received[(payload.rma_id, payload.line_no)] += 1
+                received = line.received_qty + self.rma_received[(payload.rma_id, payload.line_no)]
+                if received > line.expected_qty and outcome.exception is None:
+                    # Applied, with an exception: the handheld already flagged it to the associate.
+                    outcome = Judgement(Outcome.APPLIED, ConflictRule.RECEIPT_OVER_LINE,
+                                        f"line {payload.line_no} of {payload.rma_id} expects {line.expected_qty}, "
+                                        f"this is unit {received}: kept and counted, for a supervisor to review",
+                                        (ExceptionKind.OVER_RECEIPT, {"lpn": payload.lpn, "rma_id": payload.rma_id,
+                                                                      "line_no": payload.line_no,
+                                                                      "expected": line.expected_qty,
+                                                                      "received": received}))
             self.rma_first_receipt.setdefault(payload.rma_id, self._physical_time(event))
         else:
             reason = payload.reason_code
+            if payload.package_ref and self._is_rma(payload.package_ref):
+                # Received blind out of an RMA's package: the item is on none of its lines (applied, with an
+                # exception: the handheld already flagged it to the associate).
+                outcome = Judgement(Outcome.APPLIED, ConflictRule.RECEIPT_NOT_ON_RMA,
+                                    f"{payload.sku} is on no line of {payload.package_ref}: kept for a supervisor "
+                                    "to review", (ExceptionKind.NOT_ON_RMA, {"lpn": payload.lpn, "sku": payload.sku,
+                                                                             "rma_id": payload.package_ref}))
         twin = self._serials.get((payload.sku, payload.serial)) if payload.serial else None
         if twin is not None and outcome.exception is None:
             outcome = Judgement(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,

@@ -15,6 +15,8 @@ class ConflictRule(StrEnum):
     BIN_TYPE_MISMATCH = "bin_type_mismatch"                # move accepted (physical fact), exception
     RECEIPT_ON_CLOSED_RMA = "receipt_on_closed_rma"        # receipt accepted, exception
     RECEIPT_WRONG_ITEM = "receipt_wrong_item"              # not the line's item: accepted, not counted, exception
+    RECEIPT_OVER_LINE = "receipt_over_line"                # more than the line expects: applied, counted, exception
+    RECEIPT_NOT_ON_RMA = "receipt_not_on_rma"              # an item of no line, in an RMA's package: applied, exception
     DUPLICATE_SERIAL = "duplicate_serial"                  # second receipt accepted, exception
     LPN_REUSED = "lpn_reused"                              # a second unit under one license plate: exception
     OVERRIDE_NEEDS_APPROVAL = "override_needs_approval"    # recorded, unit held until a supervisor approves
@@ -32,3 +34,5 @@ class ExceptionKind(StrEnum):
     DUPLICATE_SERIAL = "duplicate_serial"
     DUPLICATE_LPN = "duplicate_lpn"
     OVERRIDE_APPROVAL = "override_approval"
+    OVER_RECEIPT = "over_receipt"
+    NOT_ON_RMA = "not_on_rma"

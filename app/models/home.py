@@ -75,8 +75,6 @@ ADVICE = {
     "bin_type_mismatch": N_("The unit is in the wrong type of bin: a supervisor moves it."),
     "receipt_on_closed_rma": N_("The RMA was closed meanwhile: the receipt is kept for a supervisor to review."),
     "receipt_wrong_item": N_("The RMA line expects another item: the receipt is kept for a supervisor to review."),
-    "receipt_over_line": N_("More units than the RMA line expects: the receipt is kept for a supervisor to review."),
-    "receipt_not_on_rma": N_("The item is on none of the RMA's lines: the receipt is kept for a supervisor to review."),
     "duplicate_serial": N_("That serial was received before: a supervisor checks both units."),
     "lpn_reused": N_("That LPN is on another unit: relabel this one and tell a supervisor."),
 }

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from cli.demo import first_sync, prepare
-from domain import Grade, labels
+from domain import RECEIVABLE_RMA_STATES, Grade, labels
 from domain.demo import DEMO_PINS
 from erp.identity import provision_device
 from erp.storage import open_database
@@ -71,14 +71,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     log = (SHOTS / "app.log").open("w")  # a file, never a pipe nobody reads: a full pipe would block the app
     app = subprocess.Popen([str(RETURNFLOW), "app", "--db", str(device_db), "--erp", f"http://127.0.0.1:{api_port}",
                             "--port", str(app_port), "--camera", str(camera)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{app_port}/", timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
-            time.sleep(0.2)
+    wait_until_serving(app_port, app)
     built = Stack(erp_url, api_port, api, app, f"http://127.0.0.1:{app_port}", device_db, camera_rma)
     yield built
     stop(built.app)
@@ -86,15 +79,35 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     log.close()
 
 
+def wait_until_serving(port: int, app: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
+            time.sleep(0.2)
+
+
+def opened(page: Page, url: str | None = None) -> None:
+    """Load the app (or reload it) and wait until Flutter draws; turn on its semantics tree."""
+    if url is None:
+        page.reload()
+    else:
+        page.goto(url)
+    page.wait_for_function("() => !document.getElementById('loading')", timeout=60_000)
+    page.locator("flt-semantics-placeholder").dispatch_event("click")  # the semantics tree: real DOM nodes
+    expect(title(page)).to_be_visible(timeout=30_000)
+
+
 @pytest.fixture
 def page(browser, stack) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     loopback_only(page)
-    page.goto(stack.app_url)
-    page.wait_for_function("() => !document.getElementById('loading')", timeout=60_000)
-    page.locator("flt-semantics-placeholder").dispatch_event("click")  # the semantics tree: real DOM nodes
-    expect(by_id(page, "sign-in")).to_be_visible(timeout=30_000)
+    opened(page, stack.app_url)
+    expect(by_id(page, "sign-in")).to_be_visible()
     yield page
     context.close()
 
@@ -158,18 +171,20 @@ def sign_in(page: Page, user: str, pin: str | None = None) -> None:
 
 
 def rma_lines(stack: Stack, *, lines: int) -> tuple[str, str]:
-    """An approved RMA not received yet, with `lines` line(s) of plain (untracked) items, and its first
-    item's EAN-13."""
+    """A receivable RMA whose first line still expects a unit, with `lines` line(s) of plain (untracked)
+    items, and its first item's EAN-13."""
+    states = tuple(state.value for state in RECEIVABLE_RMA_STATES)
     with stack.device() as conn:
         rma_id, gtin = conn.execute(
-            """SELECT l.rma_id, g.gtin FROM rma_lines l JOIN rmas r ON r.rma_id = l.rma_id
+            f"""SELECT l.rma_id, g.gtin FROM rma_lines l JOIN rmas r ON r.rma_id = l.rma_id
                JOIN items i ON i.sku = l.sku JOIN item_gtins g ON g.sku = l.sku
-               WHERE r.state = 'approved' AND l.line_no = 1
+               WHERE r.state IN ({", ".join("?" * len(states))}) AND l.line_no = 1
                  AND (SELECT COUNT(*) FROM rma_lines x WHERE x.rma_id = l.rma_id) = ?
                  AND NOT EXISTS (SELECT 1 FROM rma_lines x JOIN items y ON y.sku = x.sku
                                  WHERE x.rma_id = l.rma_id AND (y.serial_tracked OR y.lot_tracked))
-                 AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma_id = l.rma_id)
-               ORDER BY l.rma_id LIMIT 1""", (lines,)).fetchone()
+                 AND (SELECT COUNT(*) FROM units u WHERE u.rma_id = l.rma_id AND u.line_no = 1
+                      AND u.state <> 'voided') < l.expected_qty
+               ORDER BY l.rma_id LIMIT 1""", (*states, lines)).fetchone()
     return rma_id, gtin[-13:]
 
 
@@ -224,9 +239,7 @@ def test_a_reload_in_the_middle_of_a_receipt_goes_on_where_it_was(page, stack):
     rma_id, _ = rma_lines(stack, lines=1)
     work = Counted(page)
     work.scan(rma_id, "stick an LPN label")
-    page.reload()
-    page.wait_for_function("() => !document.getElementById('loading')", timeout=60_000)
-    page.locator("flt-semantics-placeholder").dispatch_event("click")
+    opened(page)
     expect(title(page)).to_have_text("Receive")  # still signed in, the RMA still open
     expect(by_id(page, "rma")).to_contain_text(rma_id)
     lpn = labels.lpn(700_002)
@@ -239,9 +252,7 @@ def test_a_second_tab_resumes_the_unit_in_hand(page, stack):
     lpn = labels.lpn(700_009)
     received(page, stack, lpn)
     second = page.context.new_page()
-    second.goto(page.url)
-    second.wait_for_function("() => !document.getElementById('loading')", timeout=60_000)
-    second.locator("flt-semantics-placeholder").dispatch_event("click")
+    opened(second, page.url)
     expect(title(second)).to_have_text("Unit")
     expect(by_id(second, "unit")).to_contain_text(lpn)
     second.close()
@@ -281,8 +292,9 @@ def test_a_wrong_grade_is_undone_and_graded_again(page, stack):
     sign_in(page, "alex")
     lpn = labels.lpn(700_006)
     work = graded(page, stack, lpn, "B")
+    work.tap("undo", "say why")
     type_into(page, "Why undo it?", "graded the wrong box")
-    work.tap("undo", "tap its new grade")
+    work.tap("confirm-undo", "tap its new grade")
     work.tap("grade-A", "grade changed to A")
     shot(page, "06-regraded")
     with stack.device() as conn:
@@ -291,6 +303,63 @@ def test_a_wrong_grade_is_undone_and_graded_again(page, stack):
     by_id(page, "home").get_by_role("button").click()
     work.scan(lpn, lpn)  # scanned on Home: the unit is in hand again
     expect(title(page)).to_have_text("Unit")
+
+
+def test_a_receipt_on_the_wrong_rma_is_voided(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_014)
+    work = received(page, stack, lpn)
+    work.tap("undo", "say why")
+    type_into(page, "Why undo it?", "wrong RMA")
+    work.tap("confirm-undo", "receipt voided")
+    assert unit_state(stack, lpn)[0] == "voided"
+
+
+def test_a_disposition_is_decided_again_before_storage(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_015)
+    work = graded(page, stack, lpn, "A")
+    work.tap("accept", "put it away")
+    work.tap("undo", "say why")
+    type_into(page, "Why undo it?", "meant to refurbish")
+    work.tap("confirm-undo", "decide it again")
+    expect(by_id(page, "prompt")).to_contain_text("Accept the suggestion")
+    type_into(page, "Override reason", "box crushed")
+    work.tap("override-refurbish", "saved: refurbish")
+    with stack.device() as conn:
+        assert conn.execute("SELECT state, disposition FROM units WHERE lpn = ?", (lpn,)).fetchone() == (
+            "dispositioned", "refurbish")
+
+
+def test_a_stored_unit_is_moved_to_another_bin(page, stack):
+    sign_in(page, "alex")
+    lpn = labels.lpn(700_016)
+    work = graded(page, stack, lpn, "A")
+    work.tap("accept", "put it away")
+    work.scan("BIN-RST-R01", "stored in BIN-RST-R01")
+    work.scan(lpn, lpn)  # on Receive (the package is open), a stored unit's LPN opens the unit, not a receipt
+    work.tap("undo", "scan the bin it goes to")
+    work.scan("BIN-RST-R02", "moved to BIN-RST-R02")
+    assert unit_state(stack, lpn) == ("stored", "BIN-RST-R02")
+
+
+def test_a_handheld_left_alone_signs_its_person_out(browser, stack):
+    port = free_port()
+    with (SHOTS / "idle-app.log").open("w") as log:
+        app = subprocess.Popen([str(RETURNFLOW), "app", "--db", str(stack.device_db), "--port", str(port),
+                                "--idle-minutes", "0.05"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(port, app)
+        context = browser.new_context(viewport=PHONE)
+        page = context.new_page()
+        loopback_only(page)
+        opened(page, f"http://127.0.0.1:{port}")
+        sign_in(page, "alex")
+        expect(title(page)).to_have_text("Sign in", timeout=20_000)  # 3 s without a scan, tap or key
+        expect(feedback(page)).to_contain_text("signed out after")
+        context.close()
+    finally:
+        stop(app)
 
 
 def test_a_unit_is_looked_up_with_what_happened_to_it(page, stack):
@@ -501,7 +570,7 @@ def test_a_person_who_chooses_spanish_reads_the_handheld_in_spanish(page, stack)
     type_into(page, "PIN", DEMO_PINS["alex"]).press("Enter")
     expect(title(page)).to_have_text("Inicio")
     rma_id, _ = rma_lines(stack, lines=1)
-    scan(page, rma_id, "1 línea, aprobada: pegue una etiqueta LPN en")
+    scan(page, rma_id, ": pegue una etiqueta LPN en")  # "RMA-...: 1 línea, aprobada: pegue una etiqueta ..."
     expect(by_id(page, "prompt")).to_contain_text("Pegue una etiqueta LPN en")
     shot(page, "09-spanish")
     # Back to English for alex, whom the other tests sign in.

@@ -314,6 +314,40 @@ def test_a_receipt_of_another_item_than_the_line_expects_is_kept_but_not_counted
         "received_sku": other.sku}
 
 
+def test_more_units_than_a_line_expects_are_counted_with_an_exception_for_the_extra_one(api, erp_engine,
+                                                                                        device_factory, catalogue):
+    from domain import RmaReceipt
+
+    store, headers = device_factory("hh-1")
+    rma, line, _ = plain_line(catalogue)
+    receipts = [craft("hh-1", n, RmaReceipt(lpn=lpn(n), sku=line.sku, bin_code="BIN-DCK-A01", rma_id=rma.rma_id,
+                                            line_no=line.line_no)) for n in range(1, line.expected_qty + 2)]
+    results = push(api, headers, store, events=receipts).json()["results"]
+    assert [(r["outcome"], r["rule"]) for r in results] == [("applied", None)] * line.expected_qty + [
+        ("applied", "receipt_over_line")]
+    assert scalar(erp_engine, select(t.rma_lines.c.received_qty).where(
+        t.rma_lines.c.rma_id == rma.rma_id, t.rma_lines.c.line_no == line.line_no)) == line.expected_qty + 1
+    assert scalar(erp_engine, select(t.exceptions.c.detail)) == {
+        "lpn": lpn(line.expected_qty + 1), "rma_id": rma.rma_id, "line_no": line.line_no,
+        "expected": line.expected_qty, "received": line.expected_qty + 1}
+
+
+def test_an_item_received_out_of_an_rmas_package_but_on_none_of_its_lines_opens_an_exception(
+        api, erp_engine, device_factory, catalogue):
+    store, headers = device_factory("hh-1")
+    rma, line, _ = plain_line(catalogue)
+    other = next(i for i in catalogue.items if i.sku not in {x.sku for x in rma.lines}
+                 and not (i.serial_tracked or i.lot_tracked))
+    in_package = craft("hh-1", 1, BlindReceipt(lpn=LPN1, sku=other.sku, bin_code="BIN-DCK-A01", reason_code="unknown",
+                                               package_ref=rma.rma_id))
+    no_rma = craft("hh-1", 2, BlindReceipt(lpn=lpn(2), sku=other.sku, bin_code="BIN-DCK-A01", reason_code="unknown",
+                                           package_ref="1Z999AA10123456784"))
+    results = push(api, headers, store, events=[in_package, no_rma]).json()["results"]
+    assert [(r["outcome"], r["rule"]) for r in results] == [("applied", "receipt_not_on_rma"), ("applied", None)]
+    assert scalar(erp_engine, select(t.exceptions.c.detail)) == {"lpn": LPN1, "sku": other.sku,
+                                                                 "rma_id": rma.rma_id}
+
+
 def test_a_serial_received_again_on_a_closed_rma_is_named_in_its_exception(api, erp_engine, device_factory,
                                                                             catalogue):
     from domain import RmaReceipt
