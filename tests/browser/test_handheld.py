@@ -135,6 +135,7 @@ def scan(page: Page, code: str, expect_words: str) -> None:
     page.keyboard.type(code)
     page.keyboard.press("Enter")
     expect(feedback(page)).to_contain_text(expect_words)
+    settled(page)
 
 
 class Counted:
@@ -152,10 +153,33 @@ class Counted:
         by_id(self.page, key).get_by_role("button").click()
         if expect_words is not None:
             expect(feedback(self.page)).to_contain_text(expect_words)
+        settled(self.page)
+
+
+def settled(page: Page) -> None:
+    """After a tap the scan field takes the focus back (so a scanner's Enter never presses the button
+    again): a person's next tap comes after that, and so does the test's."""
+    field = by_id(page, "scan").get_by_role("textbox")
+    if field.count():
+        expect(field).to_be_focused()
+
+
+def into_view(page: Page, target: Locator) -> None:
+    """Scroll the screen (a wheel over it, as a thumb would) until `target` is within the phone's
+    height: Flutter draws on a canvas, so the browser's own scrolling into view moves nothing."""
+    for _ in range(12):  # a screen is at most a few phone heights long
+        box = target.bounding_box()
+        if box is not None and 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"]:
+            return
+        page.mouse.move(PHONE["width"] / 2, PHONE["height"] / 2)
+        page.mouse.wheel(0, 300 if box is None or box["y"] > 0 else -300)
+        page.wait_for_timeout(100)  # the next frame draws the scrolled screen
+    raise AssertionError(f"{target} never came into view")
 
 
 def type_into(page: Page, label: str, text: str, *, delay_ms: float = 0) -> Locator:
     field = page.get_by_role("textbox", name=label, exact=True)
+    into_view(page, field)
     field.click()
     expect(field).to_be_focused()
     page.wait_for_timeout(60)  # the browser drops a key typed in the same frame as the tap
