@@ -62,7 +62,8 @@ class Handheld:
         self.banner = Banner()
         self.badge = Badge(workspace.sync.status())
         self.screen = Screen(workspace.screen)
-        self.router = KeyRouter(self._burst, time.monotonic, is_code=_reads_as_code)
+        self.router = KeyRouter(self._burst, time.monotonic, is_code=_reads_as_code,
+                                on_scanner_enter=self._scanner_entered)
         self.scan_field: Any = None  # the ref of the screen's scan field, where the focus goes back to
         self.sounds = {name: fta.Audio(src=f"sounds/{name}.wav", release_mode=fta.ReleaseMode.STOP)
                        for name in ("ok", "check", "error")}
@@ -98,6 +99,9 @@ class Handheld:
 
     def _burst(self, code: str) -> None:
         self.page.run_task(self.scan, code)
+
+    def _scanner_entered(self) -> None:
+        self.page.run_task(self.park_focus, self.screen.name)
 
     async def scan(self, text: str) -> None:
         """A scan (or a code typed and entered) on the current screen."""

@@ -7,7 +7,9 @@ out of it, and the field's own Enter (its submit) is not taken a second time.
 
 The order of messages from the browser is what makes this exact: for every key, its key event
 arrives before the text change it causes, and a field's submit comes after the Enter's key event
-or (where the browser sends it first) before it; either way one burst gives one scan.
+or (where the browser sends it first) before it; either way one burst gives one scan. On a busy
+machine the browser's text channel lags its key channel: a burst's last text changes (even all of
+them) and its field's submit may arrive after the scan was taken. Those are taken back out too.
 
 Plain Python, no Flet: the screens feed it key events and text changes, and it calls `on_scan`.
 """
@@ -29,6 +31,11 @@ MIN_BURST_KEYS = 6
 # middle of a burst receives its keys in two bunches, and still sees a burst.
 MAX_MEDIAN_GAP_S = 0.08
 PAUSE_S = 0.5  # a pause this long ends whatever was typed before: a burst starts after it
+# How long after a burst its text may still reach a field (the browser's text channel lagging its
+# key channel on a busy machine). Any key typed meanwhile ends it: its text is the person's.
+LATE_S = 3.0
+# The longest stall of the server's inside a burst that still joins its two parts.
+STALL_S = 3.0
 _KEPT_KEYS = 400
 
 
@@ -58,9 +65,13 @@ class KeyRouter:
     """Tells scanner bursts from typing and hands each burst to `on_scan` once."""
 
     def __init__(self, on_scan: Callable[[str], None], clock: Callable[[], float],
-                 is_code: Callable[[str], bool] = lambda _: True) -> None:
+                 is_code: Callable[[str], bool] = lambda _: True,
+                 on_scanner_enter: Callable[[], None] = lambda: None) -> None:
         self._on_scan = on_scan
         self._clock = clock
+        # A field's submit from a scanner's Enter: the browser takes the focus out of the field then,
+        # possibly after the scan's own refocus when its text channel lags, so the focus is given back.
+        self._on_scanner_enter = on_scanner_enter
         # Fast typing ending in Enter inside a text field stays the field's unless it reads as a code
         # a scanner prints (a label, a GTIN): a quick typist's note is never taken for a scan.
         self._is_code = is_code
@@ -69,6 +80,7 @@ class KeyRouter:
         # (keys seen when the change came, the field, its text before the change)
         self._changes: list[tuple[int, Typed, str]] = []
         self._submit_taken = False  # the burst ended by its Enter key: its field's submit is not a scan
+        self._late: tuple[str, float] | None = None  # the last burst taken and when: its text may come late
 
     def key(self, key: str, shift: bool = False, ctrl: bool = False) -> None:
         """A key went down somewhere on the page."""
@@ -79,6 +91,7 @@ class KeyRouter:
             self._submit_taken = start is not None and self._finish(start, typed_text=None)
             self._clear()
             return
+        self._late = None
         char = None if ctrl else key_char(key, shift)
         if char is None:  # an arrow, Backspace, a shortcut: whatever came before was not a scan
             self._clear()
@@ -93,6 +106,9 @@ class KeyRouter:
         """A field's text changed as the person (or a scanner) typed."""
         if self._keys:
             self._changes.append((len(self._keys), typed, typed.text))
+        elif self._arrived_late(typed, text):
+            typed.reset(typed.text)
+            return
         typed.text = text
 
     def submitted(self, typed: Typed, text: str) -> bool:
@@ -100,20 +116,58 @@ class KeyRouter:
         the field then does nothing with it; False when a person typed it and it is the field's."""
         if self._submit_taken:
             self._submit_taken = False
+            self._on_scanner_enter()
             return True
         start = self._burst_start()  # not None: the submit came before the Enter's key event
-        return start is not None and self._finish(start, typed_text=(typed, text))
+        if start is not None and self._finish(start, typed_text=(typed, text)):
+            self._on_scanner_enter()
+            return True
+        return False
+
+    def _arrived_late(self, typed: Typed, text: str) -> bool:
+        """Whether this change, with no key typed since the last burst, types part of that burst."""
+        if self._late is None or self._clock() - self._late[1] > LATE_S:
+            return False
+        inserted = _inserted(typed.text, text)
+        return bool(inserted) and inserted.casefold() in self._late[0].casefold()
 
     def _burst_start(self) -> int | None:
-        """Where the keys typed since the last pause begin, if they are a scanner's burst."""
-        start = len(self._keys)
-        while start > 0 and (start == len(self._keys) or self._times[start] - self._times[start - 1] <= PAUSE_S):
-            start -= 1
-        if len(self._keys) - start < MIN_BURST_KEYS:
+        """Where the keys typed before this Enter begin, if they are a scanner's burst."""
+        end = len(self._keys)
+        start = self._run_start(end)
+        if not self._fast(start, end):
             return None
-        times = self._times[start:]
-        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-        return start if statistics.median(gaps) <= MAX_MEDIAN_GAP_S else None
+        # A pause inside a burst is the server's (a stall while the keys queued), not the scanner's:
+        # the keys before it belong to the burst when they too came fast and the whole reads as a code.
+        while start > 0 and self._times[start] - self._times[start - 1] <= STALL_S:
+            earlier = self._run_start(start)
+            if not self._fast(earlier, end) or not self._is_code("".join(self._keys[earlier:])):
+                break
+            start = earlier
+        return start
+
+    def _run_start(self, end: int) -> int:
+        """Where the keys before `end` begin, back to the last pause."""
+        start = end - 1
+        while start > 0 and self._times[start] - self._times[start - 1] <= PAUSE_S:
+            start -= 1
+        return max(start, 0)
+
+    def _fast(self, start: int, end: int) -> bool:
+        """Whether keys start..end are enough and came at a scanner's pace."""
+        if end - start < MIN_BURST_KEYS:
+            return False
+        times = self._times[start:end]
+        return statistics.median(later - earlier for earlier, later in zip(times, times[1:], strict=False)) <= MAX_MEDIAN_GAP_S
+
+    def _code_start(self, start: int) -> int | None:
+        """Where, after `start`, the keys begin that read as a code: a burst that followed typing so
+        closely (or that reached the server so late) that no pause came between them."""
+        end = len(self._keys)
+        for later in range(start + 1, end - MIN_BURST_KEYS + 1):
+            if self._fast(later, end) and self._is_code("".join(self._keys[later:])):
+                return later
+        return None
 
     def _clear(self) -> None:
         self._keys, self._times, self._changes = [], [], []
@@ -134,8 +188,10 @@ class KeyRouter:
             if inserted.casefold() == code.casefold():
                 code = inserted
         if before and not self._is_code(code):
-            return False
+            later = self._code_start(start)
+            return later is not None and self._finish(later, typed_text)
         self._clear()
+        self._late = (code, self._clock())
         for typed, text in before.values():
             typed.reset(text)
         self._on_scan(code)

@@ -99,12 +99,14 @@ def TextInput(typed: Typed, label: str, router: KeyRouter, *, on_submit: Callabl
               key_id: str | None = None) -> ft.Control:
     """A text field whose text is its own: the keyboard hook sees its changes (a scanner's burst is
     taken back out) and its Enter (a scanner's is not submitted twice)."""
-    text, set_text = ft.use_state(typed.text)
-    typed.on_reset = set_text
+    # The field is drawn from `typed`, which follows every change, so typing repaints nothing and a
+    # repaint for any other reason leaves the text as it is. A reset repaints the field even when its
+    # text is what was last drawn: the browser may hold text typed since (a burst arriving late).
+    _, set_resets = ft.use_state(0)
+    typed.on_reset = lambda _: set_resets(lambda resets: resets + 1)
 
     async def changed(event: ft.Event[ft.TextField]) -> None:
         router.changed(typed, event.control.value or "")
-        set_text(typed.text)
 
     async def submitted(event: ft.Event[ft.TextField]) -> None:
         if router.submitted(typed, event.control.value or "") or on_submit is None:
@@ -112,7 +114,7 @@ def TextInput(typed: Typed, label: str, router: KeyRouter, *, on_submit: Callabl
         await on_submit(event.control.value or "")
 
     field = ft.TextField(
-        label=label, value=text, on_change=changed, on_submit=submitted, text_size=22, height=TARGET + 8,
+        label=label, value=typed.text, on_change=changed, on_submit=submitted, text_size=22, height=TARGET + 8,
         password=password, can_reveal_password=password, autofocus=autofocus, ref=ref,
         keyboard_type=ft.KeyboardType.NUMBER if digits else ft.KeyboardType.TEXT,
         input_filter=ft.NumbersOnlyInputFilter() if digits else None)

@@ -104,3 +104,65 @@ def test_fast_typing_that_is_not_a_code_stays_in_its_field():
     press(keys, clock, "smells of smoke", gap=0.01, field=reason)
     assert keys.submitted(reason, reason.text) is False  # the field's own Enter: it holds the unit
     assert scans == [] and reason.text == "smells of smoke"
+
+
+def test_a_bursts_text_that_reaches_its_field_after_the_scan_is_taken_back_out():
+    """On a busy machine the browser's text changes lag its key events: all of a burst's text (or its
+    end) and the field's submit may arrive after the scan was taken."""
+    scans: list[str] = []
+    entered: list[bool] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, on_scanner_enter=lambda: entered.append(True))
+    field, resets = Typed("box"), []
+    field.on_reset = resets.append
+    press(keys, clock, "RMA-26000121", gap=0.004)  # the keys only: their text has not come yet
+    assert scans == ["RMA-26000121"]
+    for end in (5, 12):
+        clock.now += 0.4
+        keys.changed(field, "box" + "RMA-26000121"[:end])
+    assert field.text == "box" and resets == ["box", "box"]  # each time drawn again without it
+    assert keys.submitted(field, "boxRMA-26000121") is True and entered == [True]
+    assert scans == ["RMA-26000121"]
+
+
+def test_a_key_typed_after_a_burst_is_the_persons_own():
+    keys, scans, clock = router()
+    field = Typed()
+    press(keys, clock, "RMA-26000121", gap=0.004)
+    clock.now += 0.2
+    keys.key("R", shift=True)
+    keys.changed(field, "R")
+    assert field.text == "R" and scans == ["RMA-26000121"]
+
+
+def test_text_long_after_a_burst_is_not_taken_for_its_late_end():
+    keys, _, clock = router()
+    field = Typed()
+    press(keys, clock, "RMA-26000121", gap=0.004)
+    clock.now += 10
+    keys.changed(field, "RMA")  # pasted, say: no key event
+    assert field.text == "RMA"
+
+
+def test_a_server_stall_longer_than_a_pause_inside_a_burst_still_gives_the_whole_code():
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith(("RMA-", "LPN-")))
+    for index, char in enumerate("RMA-26000084"):
+        clock.now += 0.9 if index == 4 else 0.003  # "RMA-", a stall, then the digits
+        keys.key(char)
+    keys.key("Enter")
+    assert [scan.upper() for scan in scans] == ["RMA-26000084"]
+
+
+def test_a_burst_that_reaches_the_server_right_behind_a_note_is_a_scan_and_the_note_stays():
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("LPN-"))
+    notes = Typed()
+    for char in "box was wet":  # typed at a person's pace, but the last keys queued behind a stall
+        clock.now += 0.01
+        keys.key(char.upper() if char.isalpha() else ("Space" if char == " " else char))
+        keys.changed(notes, notes.text + char)
+    press(keys, clock, "LPN-0000000017", gap=0.004, field=notes)
+    assert scans == ["LPN-0000000017"] and notes.text == "box was wet"
