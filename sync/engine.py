@@ -129,6 +129,7 @@ class SyncEngine:
         self._client = httpx.Client(base_url=erp_url.rstrip("/") + API_PREFIX, headers=credential.headers(),
                                     timeout=timeout, transport=transport)
         self._status = SyncStatus(SyncState.OFFLINE)
+        self._last_outcome = SyncState.OFFLINE  # of the last sync that ended: what a new attempt hides
         self._lock = threading.Lock()
         self._listeners: list[Callable[[SyncStatus], None]] = []
         self._wake = threading.Event()
@@ -143,6 +144,13 @@ class SyncEngine:
     def status(self) -> SyncStatus:
         with self._lock:
             return self._status
+
+    @property
+    def last_outcome(self) -> SyncState:
+        """How the last whole sync ended (online, offline, error): while an attempt runs the status
+        says syncing, although the API may still be as unreachable as it was a moment ago."""
+        with self._lock:
+            return self._last_outcome
 
     def subscribe(self, listener: Callable[[SyncStatus], None]) -> None:
         """Call `listener` (on the sync thread) with every new status."""
@@ -339,6 +347,8 @@ class SyncEngine:
     def _publish(self, status: SyncStatus) -> None:
         with self._lock:
             self._status = status
+            if status.state is not SyncState.SYNCING:
+                self._last_outcome = status.state
             listeners = list(self._listeners)
         for listener in listeners:
             try:

@@ -112,7 +112,7 @@ class SyncModel:
         if self.engine is None:
             return Feedback(False, _("no central API configured for this device"))
         self.engine.request_sync()
-        if self.engine.status.state in (SyncState.OFFLINE, SyncState.ERROR):
+        if self.engine.last_outcome in (SyncState.OFFLINE, SyncState.ERROR):
             return Feedback(True, _("trying the central API again: work stays on this device until it answers"),
                             check=True)
         return Feedback(True, _("syncing now"))

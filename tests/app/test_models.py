@@ -11,6 +11,7 @@ from app.models.supervisor import SupervisorModel
 from app.models.unit_steps import Step, UnitFlow
 from domain import Disposition, Grade, UnitState, labels
 from domain.evolve import required_bin_type
+from sync.engine import SyncState, SyncStatus
 from tests.conftest import ASSOCIATE, SUPERVISOR
 from tests.sync.workflow import receivable_lines
 
@@ -297,6 +298,21 @@ def test_home_counts_the_queues_and_sync_screen_works_without_an_api(session):
     status = sync.status()
     assert status.pending == 2 and status.state == "offline" and "no central API" in status.message
     assert not sync.sync_now().ok
+
+
+class _RetryingEngine:
+    """An engine in the middle of an attempt after the API stopped answering."""
+
+    status, last_outcome, requested = SyncStatus(SyncState.SYNCING), SyncState.OFFLINE, 0
+
+    def request_sync(self) -> None:
+        self.requested += 1
+
+
+def test_sync_now_while_the_api_is_down_says_the_work_stays_even_during_an_attempt(session):
+    engine = _RetryingEngine()
+    feedback = SyncModel(session.store, engine).sync_now()
+    assert engine.requested == 1 and feedback.check and "work stays on this device" in feedback.message
 
 
 def test_a_photo_of_the_rma_label_is_read_like_a_scan(session):

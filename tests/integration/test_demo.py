@@ -26,7 +26,7 @@ from tests.processes import RETURNFLOW, free_port, stop
 
 
 class Output:
-    """A process's stdout, read on a thread, so that a test waits for a line with a deadline."""
+    """A process's output, read on a thread, so that a test waits for a line with a deadline."""
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.process, self.lines, self._queue = process, [], queue.SimpleQueue()
@@ -70,7 +70,7 @@ def test_the_handheld_keeps_serving_while_the_api_is_stopped_and_started_again(t
     health, app_url = f"http://127.0.0.1:{erp_port}/api/v1/health", f"http://127.0.0.1:{app_port}/"
     demo = subprocess.Popen([str(RETURNFLOW), "demo", "--var", str(tmp_path / "demo"), "--erp-port", str(erp_port),
                              "--app-port", str(app_port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.STDOUT, text=True)  # read, all of it: a full pipe blocks its writer
     try:
         out = Output(demo)
         api_line = out.wait_for("/docs   (pid ")
@@ -100,8 +100,8 @@ def test_the_handheld_keeps_serving_while_the_api_is_stopped_and_started_again(t
         assert answers(app_url)
 
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 0
         out.wait_for("demo stopped")
+        assert demo.wait(timeout=60) == 0
         for port in (erp_port, app_port):
             try:
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=2)

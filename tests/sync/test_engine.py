@@ -257,8 +257,8 @@ def test_photos_reach_the_server_before_the_inspection_naming_them(handhelds, er
 
 def test_the_background_worker_syncs_on_demand_and_after_an_outage(handhelds, central):
     device = handhelds("dev-a", interval_s=3600)
-    seen = []
-    device.engine.subscribe(lambda status: seen.append(status.state))
+    seen = []  # each status, with how the sync before it ended
+    device.engine.subscribe(lambda status: seen.append((status.state, device.engine.last_outcome)))
     device.engine.start()
     from tests.sync.conftest import wait_for
 
@@ -269,7 +269,9 @@ def test_the_background_worker_syncs_on_demand_and_after_an_outage(handhelds, ce
     wait_for(lambda: device.engine.status.state is SyncState.OFFLINE)
     central.start()  # the worker retries with backoff: it comes back by itself
     wait_for(lambda: device.engine.status.state is SyncState.ONLINE and device.engine.status.pending == 0)
-    assert SyncState.SYNCING in seen
+    # The attempt that found the API back began while the last sync had ended offline.
+    assert (SyncState.SYNCING, SyncState.OFFLINE) in seen
+    assert device.engine.last_outcome is SyncState.ONLINE
 
 
 def test_the_credential_file_is_private_and_the_secret_never_shows(tmp_path):
