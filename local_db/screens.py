@@ -117,7 +117,7 @@ class UnitCard:
     disposition: Disposition | None
     rma_id: str | None
     line_no: int | None
-    reason_code: str
+    reason: str  # the customer's reason in words (its code, for a reason this device has no words for)
     steps: tuple[UnitStep, ...]  # in the order they were recorded
     photos: tuple[str, ...]  # content hashes, for photo()
     server: ServerView | None  # None: the server has not sent this unit's state yet
@@ -180,10 +180,11 @@ def unit_card(store: DeviceStore, code: str) -> UnitCard | None:
     steps, photos = _steps_and_photos(store, unit.lpn)
     pulled = conn.execute("SELECT body FROM pulled_units WHERE lpn = ?", (unit.lpn,)).fetchone()
     server = unit_from_body(pulled[0]) if pulled else None
+    label = conn.execute("SELECT label FROM reason_codes WHERE code = ?", (unit.reason_code,)).fetchone()
     return UnitCard(
         lpn=unit.lpn, sku=unit.sku, name=store.item(unit.sku).name, serial=unit.serial, lot=unit.lot,
         expiry=unit.expiry, state=unit.state, bin_code=unit.bin_code, grade=unit.grade, disposition=unit.disposition,
-        rma_id=unit.rma_id, line_no=unit.line_no, reason_code=unit.reason_code, steps=steps, photos=photos,
+        rma_id=unit.rma_id, line_no=unit.line_no, reason=label[0] if label else unit.reason_code, steps=steps, photos=photos,
         server=ServerView(server.state, server.bin_code, server.grade, server.disposition, server.server_version)
         if server else None)
 

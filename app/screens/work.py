@@ -279,7 +279,7 @@ def Lookup(handheld: Handheld) -> ft.Control:
                                                      card.lot and _("lot {lot}").format(lot=card.lot)) if x)))
         if card.rma_id:
             rows.append(line(_("{rma} line {line} · reason {reason}").format(
-                rma=card.rma_id, line=card.line_no, reason=card.reason_code)))
+                rma=card.rma_id, line=card.line_no, reason=card.reason)))
         rows.append(line(_("What happened"), size=20))
         for step in card.steps:
             outcome = value_words(SYNC_OUTCOMES, step.status, _)

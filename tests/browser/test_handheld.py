@@ -414,6 +414,10 @@ def test_a_unit_is_looked_up_with_what_happened_to_it(page, stack):
     Counted(page).scan(lpn, lpn)
     expect(by_id(page, "card")).to_contain_text(lpn)
     expect(page.get_by_text("rma receipt", exact=False).first).to_be_visible()
+    with stack.device() as conn:  # the customer's reason in words, not its code
+        reason = conn.execute("SELECT r.label FROM units u JOIN reason_codes r ON r.code = u.reason_code "
+                              "WHERE u.lpn = ?", (lpn,)).fetchone()[0]
+    expect(page.get_by_text(f"reason {reason}", exact=False)).to_be_visible()
     shot(page, "07-lookup")
 
 

@@ -63,8 +63,8 @@ def test_a_card_by_lpn_shows_the_unit_its_steps_in_order_and_its_photos(store, c
     shots = [store.add_photo(b"front"), store.add_photo(b"back")]
     graded(store, lpn(1), sku, photo_hashes=shots)
     card = unit_card(store, lpn(1))
-    assert (card.lpn, card.sku, card.name, card.state, card.bin_code, card.grade, card.reason_code, card.rma_id) == (
-        lpn(1), sku, store.item(sku).name, UnitState.GRADED, "BIN-DCK-A01", Grade.A, "defective", None)
+    assert (card.lpn, card.sku, card.name, card.state, card.bin_code, card.grade, card.reason, card.rma_id) == (
+        lpn(1), sku, store.item(sku).name, UnitState.GRADED, "BIN-DCK-A01", Grade.A, "Defective or does not work", None)
     assert [(s.device_seq, s.type, s.actor, s.device_id, s.status) for s in card.steps] == [
         (1, "blind_receipt", "alex", "dev-test-1", "pending"),
         (2, "inspection_recorded", "alex", "dev-test-1", "pending"),
