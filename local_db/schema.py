@@ -140,11 +140,18 @@ _V4 = (
         GROUP BY rma_id, line_no""",
 )
 
+_V5 = (
+    # A unit's steps (its card, a replay) are found by the LPN inside each event: without this index
+    # every look-up reads the device's whole event log.
+    """CREATE INDEX events_lpn ON events(json_extract(payload, '$.lpn'))""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "device store: master data, event log, outbox, projections", _V1),
     Migration(2, "sync: conflict outcomes, pulled unit states, photos, exceptions", _V2),
     Migration(3, "PIN lockout: wrong PINs per person", _V3),
     Migration(4, "counting views leave voided receipts out", _V4),
+    Migration(5, "events found by their unit's LPN", _V5),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

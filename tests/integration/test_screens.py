@@ -58,6 +58,32 @@ def stored(store, code: str, sku: str, bin_code: str) -> None:
 
 # --- the unit card ------------------------------------------------------------------------------
 
+def sqlite_steps(store, work) -> int:
+    """SQLite's virtual machine steps (in tens) that `work` takes on the store's connection."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store.db.conn.set_progress_handler(count, 10)
+    try:
+        work()
+    finally:
+        store.db.conn.set_progress_handler(None, 10)
+    return steps[0]
+
+
+def test_a_cards_look_up_costs_the_same_however_long_the_event_log(store, catalogue):
+    sku = plain_sku(catalogue)
+    graded(store, lpn(1), sku)
+    short_log = sqlite_steps(store, lambda: unit_card(store, lpn(1)))
+    for n in range(2, 402):  # 400 more units' receipts in the log
+        blind(store, lpn(n), sku)
+    long_log = sqlite_steps(store, lambda: unit_card(store, lpn(1)))
+    assert long_log < 1.5 * short_log, (short_log, long_log)  # reading the whole log: over ten times as much
+
+
 def test_a_card_by_lpn_shows_the_unit_its_steps_in_order_and_its_photos(store, catalogue):
     sku = plain_sku(catalogue)
     shots = [store.add_photo(b"front"), store.add_photo(b"back")]
