@@ -135,16 +135,16 @@ class KeyRouter:
         """Where the keys typed before this Enter begin, if they are a scanner's burst."""
         end = len(self._keys)
         start = self._run_start(end)
-        if not self._fast(start, end):
-            return None
+        burst = start if self._fast(start, end) else None
         # A pause inside a burst is the server's (a stall while the keys queued), not the scanner's:
-        # the keys before it belong to the burst when they too came fast and the whole reads as a code.
+        # the keys before it belong to the burst when together they came fast and read as a code,
+        # also when too few keys came after the stall to be a burst of their own.
         while start > 0 and self._times[start] - self._times[start - 1] <= STALL_S:
             earlier = self._run_start(start)
             if not self._fast(earlier, end) or not self._is_code("".join(self._keys[earlier:])):
                 break
-            start = earlier
-        return start
+            burst = start = earlier
+        return burst
 
     def _run_start(self, end: int) -> int:
         """Where the keys before `end` begin, back to the last pause."""

@@ -155,6 +155,31 @@ def test_a_server_stall_longer_than_a_pause_inside_a_burst_still_gives_the_whole
     assert [scan.upper() for scan in scans] == ["RMA-26000084"]
 
 
+def test_a_server_stall_near_the_end_of_a_burst_still_gives_the_whole_code():
+    """After the stall fewer keys come than a burst has at least: they end the burst before it."""
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith(("RMA-", "LPN-")))
+    for index, char in enumerate("RMA-26000138"):
+        clock.now += 0.9 if index == 9 else 0.003  # "RMA-26000", a stall, then "138"
+        keys.key(char)
+    keys.key("Enter")
+    assert [scan.upper() for scan in scans] == ["RMA-26000138"]
+
+
+def test_a_few_keys_typed_after_a_pause_are_no_scan_however_fast():
+    keys, scans, clock = router()
+    for char in "12":
+        clock.now += 0.3
+        keys.key(char)
+    clock.now += 1.0
+    for char in "34":
+        clock.now += 0.003
+        keys.key(char)
+    keys.key("Enter")
+    assert scans == []
+
+
 def test_a_burst_that_reaches_the_server_right_behind_a_note_is_a_scan_and_the_note_stays():
     scans: list[str] = []
     clock = Clock()
