@@ -45,6 +45,9 @@ def demo(var_dir: Path, erp_port: int, app_port: int) -> None:
                 erp_port, "--erp-port", f"{api_url}/api/v1/health")
     app = Child("handheld app", [returnflow, "app", "--db", str(device_db), "--erp", api_url, "--port", str(app_port)],
                 app_port, "--app-port", f"{app_url}/")
+    # Ctrl-C stops the demo also where it started with SIGINT ignored (a shell's background job
+    # inherits that); SIGTERM stops it the same way.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         api.start()
@@ -159,7 +162,7 @@ def check_port(port: int, option: str) -> None:
 
 
 def _interrupt(*_: object) -> None:
-    """SIGTERM stops the demo the way Ctrl-C does."""
+    """Ctrl-C or SIGTERM: the demo stops its children and goes."""
     raise KeyboardInterrupt
 
 
