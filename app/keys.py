@@ -34,8 +34,11 @@ PAUSE_S = 0.5  # a pause this long ends whatever was typed before: a burst start
 # How long after a burst its text may still reach a field (the browser's text channel lagging its
 # key channel on a busy machine). Any key typed meanwhile ends it: its text is the person's.
 LATE_S = 3.0
-# The longest stall of the server's inside a burst that still joins its two parts.
-STALL_S = 3.0
+# The longest stall of the server's inside a burst that still joins its parts. A scanner never
+# pauses inside a code, and a person does not type at its pace, so a gap between two runs of keys
+# that each came at a scanner's pace is the server's, however long (a loaded machine stalls for
+# seconds); the bound only keeps keys from another minute apart.
+STALL_S = 30.0
 _KEPT_KEYS = 400
 
 
@@ -141,7 +144,8 @@ class KeyRouter:
         # also when too few keys came after the stall to be a burst of their own.
         while start > 0 and self._times[start] - self._times[start - 1] <= STALL_S:
             earlier = self._run_start(start)
-            if not self._fast(earlier, end) or not self._is_code("".join(self._keys[earlier:])):
+            if not (self._paced(earlier, start) and self._fast(earlier, end)
+                    and self._is_code("".join(self._keys[earlier:]))):
                 break
             burst = start = earlier
         return burst
@@ -155,10 +159,13 @@ class KeyRouter:
 
     def _fast(self, start: int, end: int) -> bool:
         """Whether keys start..end are enough and came at a scanner's pace."""
-        if end - start < MIN_BURST_KEYS:
-            return False
+        return end - start >= MIN_BURST_KEYS and self._paced(start, end)
+
+    def _paced(self, start: int, end: int) -> bool:
+        """Whether keys start..end came at a scanner's pace (a single key says nothing against it)."""
         times = self._times[start:end]
-        return statistics.median(later - earlier for earlier, later in zip(times, times[1:], strict=False)) <= MAX_MEDIAN_GAP_S
+        return len(times) < 2 or statistics.median(
+            later - earlier for earlier, later in zip(times, times[1:], strict=False)) <= MAX_MEDIAN_GAP_S
 
     def _code_start(self, start: int) -> int | None:
         """Where, after `start`, the keys begin that read as a code: a burst that followed typing so

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,8 +28,10 @@ def free_port() -> int:
 
 def start_api(url: str, port: int, timeout: float = 30) -> subprocess.Popen:
     """`returnflow erp serve` on 127.0.0.1:port, returned once its health check answers."""
+    # Its messages go to a file: a pipe nobody reads blocks the API once it is full.
+    messages = tempfile.TemporaryFile()
     process = subprocess.Popen([str(RETURNFLOW), "erp", "serve", "--db", url, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=messages)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -37,7 +40,9 @@ def start_api(url: str, port: int, timeout: float = 30) -> subprocess.Popen:
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise AssertionError(f"API on port {port} did not start: {process.stderr.read().decode()[-2000:]}")
+    process.wait()
+    messages.seek(0)
+    raise AssertionError(f"API on port {port} did not start: {messages.read().decode()[-2000:]}")
 
 
 @contextlib.contextmanager

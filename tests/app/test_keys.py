@@ -167,6 +167,33 @@ def test_a_server_stall_near_the_end_of_a_burst_still_gives_the_whole_code():
     assert [scan.upper() for scan in scans] == ["RMA-26000138"]
 
 
+def test_a_long_server_stall_right_after_a_codes_prefix_still_gives_the_whole_code():
+    """The digits of an RMA label are a valid GTIN-8 on their own: its prefix must not be lost."""
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("RMA-") or text.isdigit())
+    for index, char in enumerate("RMA-26000046"):
+        clock.now += 5.0 if index == 4 else 0.003
+        keys.key(char)
+    keys.key("Enter")
+    assert [scan.upper() for scan in scans] == ["RMA-26000046"]
+
+
+def test_keys_typed_at_a_persons_pace_before_a_gap_are_not_joined_to_the_burst_after_it():
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("RMA-") or text.isdigit())
+    for char in "RMA-":
+        clock.now += 0.2
+        keys.key(char)
+    clock.now += 5.0
+    for char in "26000046":
+        clock.now += 0.003
+        keys.key(char)
+    keys.key("Enter")
+    assert scans == ["26000046"]
+
+
 def test_a_few_keys_typed_after_a_pause_are_no_scan_however_fast():
     keys, scans, clock = router()
     for char in "12":
