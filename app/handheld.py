@@ -97,11 +97,20 @@ class Handheld:
         self.workspace.touch()
         self.router.key(event.key, event.shift, event.ctrl or event.meta or event.alt)
 
+    def run(self, handler: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run `handler` on the page's event loop, while a browser is connected. A screen that slept or
+        reloaded leaves the session without a connection for a while: a sound, a refocus or a repaint
+        is then moot, and Flet's run_task would raise in whatever asked for it (a scan's handler, the
+        idle sign-out)."""
+        session = self.page.session
+        if session is not None and session.connection is not None:
+            self.page.run_task(handler, *args)
+
     def _burst(self, code: str) -> None:
-        self.page.run_task(self.scan, code)
+        self.run(self.scan, code)
 
     def _scanner_entered(self) -> None:
-        self.page.run_task(self.park_focus, self.screen.name)
+        self.run(self.park_focus, self.screen.name)
 
     async def scan(self, text: str) -> None:
         """A scan (or a code typed and entered) on the current screen."""
@@ -148,7 +157,7 @@ class Handheld:
         banner.message, banner.kind = feedback.message, kind
         # Played as its own task: a browser holds sounds until the first tap or key, and the screen
         # must not wait for that.
-        self.page.run_task(self._play, kind)
+        self.run(self._play, kind)
         self.badge.status = self.workspace.sync.status()
         if feedback.saved and self.device.engine is not None:
             self.device.engine.request_sync()  # saved work leaves for the server as soon as it can
@@ -171,8 +180,7 @@ class Handheld:
 
     def status_changed(self, _: SyncStatus) -> None:
         """From the sync engine's thread: the badge is repainted on the page's loop, alone."""
-        if self.page.session is not None and self.page.session.connection is not None:
-            self.page.run_task(self._repaint_badge)
+        self.run(self._repaint_badge)
 
     async def _repaint_badge(self) -> None:
         self.badge.status = self.workspace.sync.status()
@@ -194,7 +202,7 @@ class Handheld:
         from .camera import CameraFeed  # OpenCV: only where a camera is used
 
         self.feed = CameraFeed(self.camera, on_preview=on_preview, on_error=on_error,
-                               on_scan=lambda read: self.page.run_task(self.scan, (read.aim_id or "") + read.text))
+                               on_scan=lambda read: self.run(self.scan, (read.aim_id or "") + read.text))
         self.feed.start()
 
     def stop_camera(self) -> None:

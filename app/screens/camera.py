@@ -44,8 +44,8 @@ def CameraPanel(handheld: Handheld) -> ft.Control:
             handheld.stop_camera()
             frame.jpeg = None
         else:
-            handheld.start_camera(on_preview=lambda jpeg: handheld.page.run_task(show, jpeg),
-                                  on_error=lambda message: handheld.page.run_task(failed, message))
+            handheld.start_camera(on_preview=lambda jpeg: handheld.run(show, jpeg),
+                                  on_error=lambda message: handheld.run(failed, message))
         await handheld.park_focus()
 
     ft.on_unmounted(handheld.stop_camera)
