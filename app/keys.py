@@ -84,6 +84,9 @@ class KeyRouter:
         self._changes: list[tuple[int, Typed, str]] = []
         self._submit_taken = False  # the burst ended by its Enter key: its field's submit is not a scan
         self._late: tuple[str, float] | None = None  # the last burst taken and when: its text may come late
+        # The last burst taken by its Enter key and when, until its field's submit comes: that submit
+        # may come late, after the next burst's first keys.
+        self._unsubmitted: tuple[str, float] | None = None
 
     def key(self, key: str, shift: bool = False, ctrl: bool = False) -> None:
         """A key went down somewhere on the page."""
@@ -92,6 +95,7 @@ class KeyRouter:
         if key in _TERMINATORS:
             start = self._burst_start()
             self._submit_taken = start is not None and self._finish(start, typed_text=None)
+            self._unsubmitted = self._late if self._submit_taken else None
             self._clear()
             return
         self._late = None
@@ -117,8 +121,8 @@ class KeyRouter:
     def submitted(self, typed: Typed, text: str) -> bool:
         """A field's Enter. True when it was a scanner's (taken as a scan here or already taken):
         the field then does nothing with it; False when a person typed it and it is the field's."""
-        if self._submit_taken:
-            self._submit_taken = False
+        if self._submit_taken or self._late_submit(text):
+            self._submit_taken, self._unsubmitted = False, None
             self._on_scanner_enter()
             return True
         start = self._burst_start()  # not None: the submit came before the Enter's key event
@@ -126,6 +130,13 @@ class KeyRouter:
             self._on_scanner_enter()
             return True
         return False
+
+    def _late_submit(self, text: str) -> bool:
+        """Whether this submit is the one of the last burst taken, reaching the server after keys
+        typed since (the next scan's first keys, which are not this field's)."""
+        if self._unsubmitted is None or self._clock() - self._unsubmitted[1] > LATE_S:
+            return False
+        return self._unsubmitted[0].casefold() in text.casefold()
 
     def _arrived_late(self, typed: Typed, text: str) -> bool:
         """Whether this change, with no key typed since the last burst, types part of that burst."""

@@ -194,6 +194,24 @@ def test_keys_typed_at_a_persons_pace_before_a_gap_are_not_joined_to_the_burst_a
     assert scans == ["26000046"]
 
 
+def test_a_bursts_submit_that_comes_after_the_next_bursts_first_keys_is_not_a_scan_of_them():
+    """The scan field's submit of one scan reaches the server late, once the next scan began."""
+    scans: list[str] = []
+    clock = Clock()
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: True)
+    field = Typed()
+    press(keys, clock, "RMA-26000084", gap=0.003)  # taken at its Enter key; its submit not yet seen
+    for char in "LPN-00":
+        clock.now += 0.003
+        keys.key(char)
+    assert keys.submitted(field, "RMA-26000084") is True  # the first scan's, taken already
+    for char in "07000058":
+        clock.now += 0.003
+        keys.key(char)
+    keys.key("Enter")
+    assert [scan.upper() for scan in scans] == ["RMA-26000084", "LPN-0007000058"]
+
+
 def test_a_few_keys_typed_after_a_pause_are_no_scan_however_fast():
     keys, scans, clock = router()
     for char in "12":
