@@ -144,54 +144,38 @@ def test_text_long_after_a_burst_is_not_taken_for_its_late_end():
     assert field.text == "RMA"
 
 
-def test_a_server_stall_longer_than_a_pause_inside_a_burst_still_gives_the_whole_code():
+def scans_of(*runs: tuple[float, str, float]) -> list[str]:
+    """The scans of key runs, each (wait before it, its keys, the gap between them), then Enter, where
+    a label or a run of digits (an item's GTIN) reads as a code."""
     scans: list[str] = []
     clock = Clock()
-    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith(("RMA-", "LPN-")))
-    for index, char in enumerate("RMA-26000084"):
-        clock.now += 0.9 if index == 4 else 0.003  # "RMA-", a stall, then the digits
-        keys.key(char)
+    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith(("RMA-", "LPN-"))
+                     or text.isdigit())
+    for wait, chars, gap in runs:
+        clock.now += wait - gap
+        for char in chars:
+            clock.now += gap
+            keys.key(char)
     keys.key("Enter")
-    assert [scan.upper() for scan in scans] == ["RMA-26000084"]
+    return [scan.upper() for scan in scans]
+
+
+def test_a_server_stall_longer_than_a_pause_inside_a_burst_still_gives_the_whole_code():
+    assert scans_of((0, "RMA-", 0.003), (0.9, "26000084", 0.003)) == ["RMA-26000084"]
 
 
 def test_a_server_stall_near_the_end_of_a_burst_still_gives_the_whole_code():
     """After the stall fewer keys come than a burst has at least: they end the burst before it."""
-    scans: list[str] = []
-    clock = Clock()
-    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith(("RMA-", "LPN-")))
-    for index, char in enumerate("RMA-26000138"):
-        clock.now += 0.9 if index == 9 else 0.003  # "RMA-26000", a stall, then "138"
-        keys.key(char)
-    keys.key("Enter")
-    assert [scan.upper() for scan in scans] == ["RMA-26000138"]
+    assert scans_of((0, "RMA-26000", 0.003), (0.9, "138", 0.003)) == ["RMA-26000138"]
 
 
 def test_a_long_server_stall_right_after_a_codes_prefix_still_gives_the_whole_code():
     """The digits of an RMA label are a valid GTIN-8 on their own: its prefix must not be lost."""
-    scans: list[str] = []
-    clock = Clock()
-    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("RMA-") or text.isdigit())
-    for index, char in enumerate("RMA-26000046"):
-        clock.now += 5.0 if index == 4 else 0.003
-        keys.key(char)
-    keys.key("Enter")
-    assert [scan.upper() for scan in scans] == ["RMA-26000046"]
+    assert scans_of((0, "RMA-", 0.003), (5.0, "26000046", 0.003)) == ["RMA-26000046"]
 
 
 def test_keys_typed_at_a_persons_pace_before_a_gap_are_not_joined_to_the_burst_after_it():
-    scans: list[str] = []
-    clock = Clock()
-    keys = KeyRouter(scans.append, clock, is_code=lambda text: text.upper().startswith("RMA-") or text.isdigit())
-    for char in "RMA-":
-        clock.now += 0.2
-        keys.key(char)
-    clock.now += 5.0
-    for char in "26000046":
-        clock.now += 0.003
-        keys.key(char)
-    keys.key("Enter")
-    assert scans == ["26000046"]
+    assert scans_of((0, "RMA-", 0.2), (5.0, "26000046", 0.003)) == ["26000046"]
 
 
 def test_a_bursts_submit_that_comes_after_the_next_bursts_first_keys_is_not_a_scan_of_them():
