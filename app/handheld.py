@@ -8,6 +8,7 @@ one at a time, so the device store is only ever used from that thread.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from .models.words import refusal
 from .workspace import Workspace
 
 
+# Saved work leaves for the server this long after the screen was told of it: a push started at once
+# would take the interpreter from the repaint that shows the answer (one core's worth, on a handheld).
+SYNC_AFTER_SAVE_S = 0.3
 # Screens that take scans as their main input: one scan field, the same control on each of them.
 SCAN_SCREENS = frozenset({"home", "receive", "unit", "lookup", "count", "queue-received", "queue-inspected",
                           "queue-graded", "queue-dispositioned", "queue-quarantined"})
@@ -160,7 +164,7 @@ class Handheld:
         self.run(self._play, kind)
         self.badge.status = self.workspace.sync.status()
         if feedback.saved and self.device.engine is not None:
-            self.device.engine.request_sync()  # saved work leaves for the server as soon as it can
+            self.run(self._sync_soon)
         self.changed()
 
     async def _play(self, kind: str) -> None:
@@ -168,6 +172,10 @@ class Handheld:
             await self.sounds[kind].play()
         except (RuntimeError, TimeoutError):
             pass  # a browser that has not let the page play sound yet answers late or not at all: no sound
+
+    async def _sync_soon(self) -> None:
+        await asyncio.sleep(SYNC_AFTER_SAVE_S)
+        self.device.engine.request_sync()
 
     def changed(self) -> None:
         """The screen's model changed: render the screen again (only the screen, not the bar)."""
