@@ -13,7 +13,8 @@ from domain import BlindReceipt, Disposition, Grade, QuarantineReleased, Role, U
 from domain.labels import lpn
 from erp import ingest
 from erp import tables as t
-from erp.ingest import Device
+from erp.ingest import Device, turns
+from erp.ingest.batch import Batch
 from erp.storage import make_engine
 from sync.protocol import PushResponse
 from tests.conftest import ASSOCIATE, SUPERVISOR
@@ -80,7 +81,7 @@ def test_a_batch_that_overtakes_the_one_before_waits_for_it(erp_engine, device_f
     or worker. It waits for the first instead of being refused as a gap."""
     # The wait is bounded (a batch whose predecessor never comes is refused as a gap, above); here
     # the bound is set beyond any time the first batch may take on a busy machine.
-    monkeypatch.setattr(ingest, "PREDECESSOR_WAIT_S", 60.0)
+    monkeypatch.setattr(turns, "PREDECESSOR_WAIT_S", 60.0)
     store, _ = device_factory("hh-1")
     to_state(store, catalogue, UnitState.STORED)
     events, device, now = store.events(), Device(device_id="hh-1", site_id="DC1"), dt.datetime.now(dt.UTC)
@@ -137,7 +138,7 @@ def push_with_another_between_plan_and_write(erp_engine, monkeypatch, device_id,
     the plan that was made."""
     now = dt.datetime.now(dt.UTC)
     other_process = make_engine(erp_engine.url.render_as_string(hide_password=False))
-    plan = ingest._plan
+    plan = turns._plan
     planned = []
 
     def plan_then_the_other_push(engine, device, *args):
@@ -147,7 +148,7 @@ def push_with_another_between_plan_and_write(erp_engine, monkeypatch, device_id,
         ingest.push_batch(other_process, Device(other_device_id, "DC1"), other_batch, sent_at=now, received_at=now)
         return planned[-1]
 
-    monkeypatch.setattr(ingest, "_plan", plan_then_the_other_push)
+    monkeypatch.setattr(turns, "_plan", plan_then_the_other_push)
     try:
         result = ingest.push_batch(erp_engine, Device(device_id, "DC1"), batch, sent_at=now, received_at=now)
     finally:
@@ -191,14 +192,14 @@ def test_a_batch_planned_before_the_one_ahead_of_it_committed_is_applied_on_what
         ahead = log
         planned_batch = [craft("hh-1", 4, BlindReceipt(lpn=lpn(2), sku=catalogue.items[3].sku,
                                                        bin_code="BIN-DCK-A01", reason_code="size_fit"))]
-    still_holds = ingest._Batch.still_holds
+    still_holds = Batch.still_holds
     held = []
 
     def recorded_still_holds(batch, conn):
         held.append((batch.device.device_id, batch.event_rows[0][2], still_holds(batch, conn)))
         return held[-1][2]
 
-    monkeypatch.setattr(ingest._Batch, "still_holds", recorded_still_holds)
+    monkeypatch.setattr(Batch, "still_holds", recorded_still_holds)
     result, planned = push_with_another_between_plan_and_write(
         erp_engine, monkeypatch, "hh-1", planned_batch, "hh-1", ahead)
     assert planned is not None  # planned although the ledger was behind it on the snapshot

@@ -7,16 +7,21 @@ import pytest
 
 from domain import (
     Disposition,
+    DispositionDecided,
+    DispositionDecision,
     DispositionReopened,
     Grade,
     IllegalTransition,
     ReceiptVoided,
     ReturnUnit,
+    UnitGraded,
     UnitMoved,
+    UnitQuarantined,
     UnitRegraded,
     UnitState,
+    UnitStored,
 )
-from domain.evolve import Correction, correction_for, evolve, lpn_is_free
+from domain.evolve import Correction, already_reflects, correction_for, decision_of, evolve, lpn_is_free
 
 S = UnitState
 LPN = "LPN-0000000017"
@@ -122,3 +127,28 @@ def test_every_correction_offered_is_one_the_state_machine_allows(correction):
     assert correction_for(unit(state)) is correction
     evolve(unit(state), payload)
     assert correction.label
+
+
+# --- the same physical step from two devices: merged, not refused ---------------------------------
+
+@pytest.mark.parametrize(("step", "standing", "merged"), [
+    (UnitStored(lpn=LPN, bin_code="BIN-RST-R01"), unit(S.STORED), True),
+    (UnitStored(lpn=LPN, bin_code="BIN-RST-R02"), unit(S.STORED), False),  # another bin: refused
+    (MOVE, unit(S.STORED, bin_code="BIN-RST-R02"), True),
+    (VOID, unit(S.VOIDED), True),
+    (REOPEN, unit(S.GRADED), True),
+    (REOPEN, unit(S.DISPOSITIONED), False),
+    (UnitQuarantined(lpn=LPN, reason="leaking"), unit(S.QUARANTINED), True),
+    (UnitGraded(lpn=LPN, grade=Grade.A), unit(S.GRADED), False),  # a decision: disputed or merged by its value
+])
+def test_a_step_the_unit_already_reflects_is_merged(step, standing, merged):
+    assert already_reflects(standing, step) is merged
+
+
+def test_decisions_are_grades_and_dispositions_and_nothing_else():
+    assert decision_of(UnitGraded(lpn=LPN, grade=Grade.B)) == ("grade", Grade.B)
+    assert decision_of(REGRADE) == ("grade", Grade.C)
+    decided = DispositionDecided(lpn=LPN, decision=DispositionDecision(
+        disposition=Disposition.SCRAP, suggested=Disposition.SCRAP, rule_id="damaged_scrap"))
+    assert decision_of(decided) == ("disposition", Disposition.SCRAP)
+    assert decision_of(MOVE) is None and decision_of(VOID) is None

@@ -1,5 +1,5 @@
 """Corrections on the push path: a receipt voided, a unit regraded, a disposition reopened, a
-unit moved. Each is a new event, judged like every step (erp.ingest._Batch._apply): refused by
+unit moved. Each is a new event, judged like every step (steps._apply): refused by
 the state machine against the server's state, it is merged when the unit already is what it
 would make it, and rejected with the reason otherwise. Once the state machine allows it, this
 module adds what only corrections need:
@@ -8,28 +8,25 @@ module adds what only corrections need:
   changed it meanwhile, the correction starts from a decision that no longer stands: a regrade to
   what stands now is merged, another one disputes the unit as two different decisions do; a
   reopening is rejected (the device's next decision is then judged against what stands);
-- a voided receipt leaves stock (see _Batch._write_unit) and its RMA line's received count, and
+- a voided receipt leaves stock (see Batch.write_unit) and its RMA line's received count, and
   frees its serial for a new receipt;
 - a move is a physical fact, checked against the bin policy as a store is.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from domain import DispositionReopened, Event, ReceiptVoided, ReturnUnit, UnitMoved, UnitRegraded
 from sync.protocol import Outcome
 
+from ..rules import ConflictRule
+from .batch import Batch
 from .judgement import APPLIED, Judgement
-from .rules import ConflictRule
-
-if TYPE_CHECKING:  # this module works on the push's batch as a part of it, private state included
-    from .ingest import _Batch
+from .verdicts import check_store_policy, dispute
 
 CORRECTIONS = (ReceiptVoided, UnitRegraded, DispositionReopened, UnitMoved)
 
 
-def apply(batch: _Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) -> Judgement:
+def apply(batch: Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) -> Judgement:
     """Apply a correction the state machine allows on `unit` (`changed` is the unit after it)."""
     outcome = APPLIED
     match event.payload:
@@ -37,7 +34,7 @@ def apply(batch: _Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) ->
             if unit.grade is grade:
                 return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
                                  f"grade {grade.value} was already recorded by another device")
-            return batch.dispute(event, unit, "grade", grade)
+            return dispute(batch, event, unit, "grade", grade)
         case DispositionReopened(previous_disposition=previous) if unit.disposition is not previous:
             return Judgement(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
                              f"the disposition of {unit.lpn} is {unit.disposition.value}, not {previous.value}: "
@@ -45,17 +42,17 @@ def apply(batch: _Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) ->
         case ReceiptVoided():
             _take_back_receipt(batch, unit)
         case UnitMoved() as moved:
-            outcome = batch.check_store_policy(event, unit, moved)
-    batch._write_unit(unit, changed, event)
+            outcome = check_store_policy(batch, event, unit, moved)
+    batch.write_unit(unit, changed, event)
     return outcome
 
 
-def _take_back_receipt(batch: _Batch, unit: ReturnUnit) -> None:
+def _take_back_receipt(batch: Batch, unit: ReturnUnit) -> None:
     """Undo what a receipt counted: its RMA line's received quantity (counted only when the unit is
     the line's item) and its serial, which a new receipt may then carry without a duplicate."""
     if unit.rma_id is not None:
         line = batch.rma_line(unit.rma_id, unit.line_no)
         if line is not None and line.sku == unit.sku:
             batch.rma_received[(unit.rma_id, unit.line_no)] -= 1
-    if unit.serial and batch._serials.get((unit.sku, unit.serial)) == unit.lpn:
-        del batch._serials[(unit.sku, unit.serial)]
+    if unit.serial and batch.serials.get((unit.sku, unit.serial)) == unit.lpn:
+        del batch.serials[(unit.sku, unit.serial)]

@@ -1,5 +1,5 @@
 """What the push path decides for one event: its outcome, the named rule behind it, the reason and
-any exception it opens. Shared by erp.ingest and erp.corrections."""
+any exception it opens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sync.protocol import Outcome
 
-from .rules import ConflictRule, ExceptionKind
+from ..rules import ConflictRule, ExceptionKind
 
 
 @dataclass(frozen=True, slots=True)
