@@ -66,6 +66,16 @@ def _refuse_newer_schema(path: Path) -> None:
         raise SchemaTooNew(str(path), found, LATEST_VERSION)
 
 
+def _keep_private(path: Path) -> None:
+    """The device database holds the sign-in verifiers of its site's people and their work: only
+    the device's own user may read it. SQLite gives the WAL and shared-memory files it creates
+    beside it the database's mode; a file from an earlier version is made private too."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if each.exists():
+            each.chmod(0o600)
+
+
 class StoreReads:
     def __init__(self, db: sqlite_utils.Database, path: str, env: Environment) -> None:
         self._db = db
@@ -86,6 +96,7 @@ class StoreReads:
         path = Path(path)
         if path.exists():
             _refuse_newer_schema(path)
+        _keep_private(path)
         db = sqlite_utils.Database(path)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")

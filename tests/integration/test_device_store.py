@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import stat
 
 import pytest
 
@@ -79,6 +80,20 @@ def test_database_is_durable_wal_with_foreign_keys(store):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_only_the_devices_own_user_can_read_its_database_and_wal(tmp_path, catalogue):
+    path = tmp_path / "device.db"
+    path.touch(mode=0o644)  # a database from before, readable by every user of the machine
+    path.chmod(0o644)
+    with DeviceStore.open(path) as store:
+        store.initialize("hh-1")
+        store.load_catalogue(catalogue)
+        files = [path, tmp_path / "device.db-wal", tmp_path / "device.db-shm"]
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+    fresh = tmp_path / "fresh.db"
+    with DeviceStore.open(fresh):
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
 
 
 def test_normal_unit_goes_receive_to_stored_with_one_event_per_step(store, catalogue):
