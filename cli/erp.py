@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 
 import click
 
@@ -83,10 +84,18 @@ def provision_device(db_url: str | None, device_id: str, site_id: str) -> None:
 @click.option("--user-id", required=True)
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(["associate", "supervisor", "admin"]))
-@click.option("--pin", prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 8 digits")
-def add_user(db_url: str | None, user_id: str, name: str, role: str, pin: str) -> None:
-    """Create or update a user, e.g. the first admin, who then manages the rest over the API."""
+def add_user(db_url: str | None, user_id: str, name: str, role: str) -> None:
+    """Create or update a user, e.g. the first admin, who then manages the rest over the API.
+
+    The PIN (4 to 8 digits) is asked for on a terminal, or read as one line from standard input
+    (a file, a secret manager's pipe): never from the command line, which other users of the
+    machine can list and shells keep in their history."""
     from domain import Role, User, build, hash_pin
+
+    if sys.stdin.isatty():
+        pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+    else:
+        pin = sys.stdin.readline().strip()
     from erp.masterdata import put_users
     from erp.storage import open_database
 

@@ -11,8 +11,8 @@ from local_db import LATEST_VERSION
 RETURNFLOW = Path(sys.executable).with_name("returnflow")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(RETURNFLOW), *args], capture_output=True, text=True, timeout=120)
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RETURNFLOW), *args], capture_output=True, text=True, timeout=120, input=stdin)
 
 
 def test_help_lists_the_commands():
@@ -52,12 +52,13 @@ def test_errors_are_one_line_without_traceback(tmp_path):
 def test_erp_commands_set_up_a_central_api(tmp_path):
     url = f"sqlite:///{tmp_path / 'erp.db'}"
     assert "loaded 520 items" in run("erp", "demo-data", "--db", url).stdout
-    added = run("erp", "add-user", "--db", url, "--user-id", "ada", "--name", "Ada Admin", "--role", "admin",
-                "--pin", "9753")
+    add_ada = ("erp", "add-user", "--db", url, "--user-id", "ada", "--name", "Ada Admin", "--role", "admin")
+    added = run(*add_ada, stdin="9753\n")
     assert added.returncode == 0 and "user ada (admin) saved" in added.stdout
-    short_pin = run("erp", "add-user", "--db", url, "--user-id", "bo", "--name", "Bo", "--role", "admin",
-                    "--pin", "12")
+    short_pin = run("erp", "add-user", "--db", url, "--user-id", "bo", "--name", "Bo", "--role", "admin", stdin="12\n")
     assert short_pin.returncode == 1 and "4 to 8 digits" in short_pin.stderr
+    on_argv = run(*add_ada, "--pin", "9753", stdin="")  # a PIN on the command line is seen by every user
+    assert on_argv.returncode == 2 and "No such option '--pin'" in on_argv.stderr
     provisioned = run("erp", "provision-device", "--db", url, "--device-id", "hh-7")
     assert provisioned.returncode == 0 and len(provisioned.stdout.splitlines()[-1]) >= 40
     again = run("erp", "provision-device", "--db", url, "--device-id", "hh-7")
