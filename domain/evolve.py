@@ -14,6 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .codes import BIN_TYPE_FOR_DISPOSITION, PROCESSING_BIN_TYPES, BinType, Disposition, Grade, UnitState
+from .conflicts import ExceptionKind
 from .entities import Bin, ReturnUnit
 from .errors import BinTypeMismatch, IllegalTransition, InvalidInput
 from .events import (
@@ -154,7 +155,7 @@ def check_receiving_bin(bin_: Bin) -> None:
 
 
 # The exceptions a supervisor settles by choosing a grade or disposition; their unit waits, disputed.
-DECISION_EXCEPTIONS = ("dispute", "override_approval")
+DECISION_EXCEPTIONS = (ExceptionKind.DISPUTE, ExceptionKind.OVERRIDE_APPROVAL)
 
 
 def resolution_resumes(kind: str, unit: ReturnUnit | None, *, grade: Grade | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import ReturnflowError, Role, UnitState
+from domain.conflicts import ConflictRule
 from domain.words import N_
 from local_db import DeviceStore, RefusedEvent
 from local_db.screens import QUEUES, work_queues
@@ -65,18 +66,22 @@ def is_supervisor(session: Session) -> bool:
 
 # What an associate does about each refusal, by the rule the server named.
 ADVICE = {
-    "invalid_transition": N_("The unit had moved on at the office: scan it to see where it is now. Nothing to redo."),
-    "unknown_reference": N_("The server does not know what this step refers to: tell a supervisor."),
-    "actor_lacks_role": N_("This step needs another role: ask a supervisor to do it."),
-    "wrong_site": N_("The bin belongs to another site: put the unit in one of this site's bins."),
-    "different_decisions_disputed": N_("Another device decided differently: a supervisor settles it."),
-    "override_needs_approval": N_("The override needs a supervisor's approval: a supervisor settles it."),
-    "bin_reassigned_offline": N_("The bin was re-purposed while you were offline: a supervisor moves the unit."),
-    "bin_type_mismatch": N_("The unit is in the wrong type of bin: a supervisor moves it."),
-    "receipt_on_closed_rma": N_("The RMA was closed meanwhile: the receipt is kept for a supervisor to review."),
-    "receipt_wrong_item": N_("The RMA line expects another item: the receipt is kept for a supervisor to review."),
-    "duplicate_serial": N_("That serial was received before: a supervisor checks both units."),
-    "lpn_reused": N_("That LPN is on another unit: relabel this one and tell a supervisor."),
+    ConflictRule.INVALID_TRANSITION:
+        N_("The unit had moved on at the office: scan it to see where it is now. Nothing to redo."),
+    ConflictRule.UNKNOWN_REFERENCE: N_("The server does not know what this step refers to: tell a supervisor."),
+    ConflictRule.ACTOR_LACKS_ROLE: N_("This step needs another role: ask a supervisor to do it."),
+    ConflictRule.WRONG_SITE: N_("The bin belongs to another site: put the unit in one of this site's bins."),
+    ConflictRule.DIFFERENT_DECISIONS: N_("Another device decided differently: a supervisor settles it."),
+    ConflictRule.OVERRIDE_NEEDS_APPROVAL: N_("The override needs a supervisor's approval: a supervisor settles it."),
+    ConflictRule.BIN_REASSIGNED_OFFLINE:
+        N_("The bin was re-purposed while you were offline: a supervisor moves the unit."),
+    ConflictRule.BIN_TYPE_MISMATCH: N_("The unit is in the wrong type of bin: a supervisor moves it."),
+    ConflictRule.RECEIPT_ON_CLOSED_RMA:
+        N_("The RMA was closed meanwhile: the receipt is kept for a supervisor to review."),
+    ConflictRule.RECEIPT_WRONG_ITEM:
+        N_("The RMA line expects another item: the receipt is kept for a supervisor to review."),
+    ConflictRule.DUPLICATE_SERIAL: N_("That serial was received before: a supervisor checks both units."),
+    ConflictRule.LPN_REUSED: N_("That LPN is on another unit: relabel this one and tell a supervisor."),
 }
 OTHER_ADVICE = N_("Tell a supervisor: the reason is shown above.")
 

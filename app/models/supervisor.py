@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain import Disposition, Grade, ReturnflowError, UnitState
+from domain.conflicts import ExceptionKind
 from domain.words import N_
 from local_db.screens import (
     OpenException,
@@ -68,7 +69,7 @@ class Dispute:
         if self.field is None or self.standing is None or self.proposed is None:
             return []
         _, standing, proposed = self.gettext, self.shown(self.standing), self.shown(self.proposed)
-        if self.exception.kind == "override_approval":
+        if self.exception.kind == ExceptionKind.OVERRIDE_APPROVAL:
             return [(_("Approve {decision}").format(decision=proposed), self.proposed),
                     (_("Refuse: {decision}").format(decision=standing), self.standing)]
         return [(_("Keep {decision}").format(decision=standing), self.standing),
@@ -77,12 +78,12 @@ class Dispute:
 
 def _dispute(exception: OpenException, _: Callable[[str], str]) -> Dispute:
     detail = exception.detail
-    if exception.kind == "dispute":
+    if exception.kind == ExceptionKind.DISPUTE:
         disputed = detail.get("field")
         return Dispute(exception, _("{field} disputed on {lpn}").format(
             field=value_words(_DISPUTED_FIELDS, disputed, _), lpn=exception.lpn), detail.get("standing"),
             detail.get("proposed"), disputed, _)
-    if exception.kind == "override_approval":
+    if exception.kind == ExceptionKind.OVERRIDE_APPROVAL:
         title = _("{lpn}: {chosen} instead of {suggested} needs approval (rule {rule})").format(
             lpn=exception.lpn, chosen=value_words(DISPOSITIONS, detail.get("chosen"), _),
             suggested=value_words(DISPOSITIONS, detail.get("suggested"), _), rule=detail.get("rule_id"))
@@ -94,34 +95,34 @@ def _describe(exception: OpenException, _: Callable[[str], str]) -> str:
     """What a supervisor must check, in words, from what the exception's detail carries."""
     detail, lpn = exception.detail, exception.lpn or ""
     match exception.kind:
-        case "duplicate_serial":
+        case ExceptionKind.DUPLICATE_SERIAL:
             return _("serial {serial} received twice: {lpn}, first as {first}").format(
                 serial=detail.get("serial"), lpn=lpn, first=detail.get("first_lpn"))
-        case "wrong_item":
+        case ExceptionKind.WRONG_ITEM:
             return _("{lpn} received on {rma} line {line} as {received}; the line expects {expected}").format(
                 lpn=lpn, rma=detail.get("rma_id"), line=detail.get("line_no"), received=detail.get("received_sku"),
                 expected=detail.get("expected_sku"))
-        case "rma_not_receivable":
+        case ExceptionKind.RMA_NOT_RECEIVABLE:
             words = _("{lpn} received on {rma}, which is {state}").format(
                 lpn=lpn, rma=detail.get("rma_id"), state=value_words(RMA_STATES, detail.get("state"), _))
             if "first_lpn" in detail:
                 words = _("{words}; serial {serial} first received as {first}").format(
                     words=words, serial=detail["serial"], first=detail["first_lpn"])
             return words
-        case "bin_policy_violation" if "required" in detail:
+        case ExceptionKind.BIN_POLICY_VIOLATION if "required" in detail:
             return _("{lpn} stored in {bin}, which is not a {type} bin").format(
                 lpn=lpn, bin=exception.bin_code, type=value_words(BIN_TYPES, detail["required"], _))
-        case "bin_policy_violation":
+        case ExceptionKind.BIN_POLICY_VIOLATION:
             return _("{lpn} stored in {bin}, re-purposed meanwhile ({purpose})").format(
                 lpn=lpn, bin=exception.bin_code, purpose=detail.get("purpose"))
-        case "duplicate_lpn":
+        case ExceptionKind.DUPLICATE_LPN:
             return _("one LPN on two units: {lpn} ({first} and {second})").format(
                 lpn=lpn, first=detail.get("existing_sku"), second=detail.get("new_sku"))
-        case "over_receipt":
+        case ExceptionKind.OVER_RECEIPT:
             return _("{lpn} is unit {received} on {rma} line {line}, which expects {expected}").format(
                 lpn=lpn, received=detail.get("received"), rma=detail.get("rma_id"), line=detail.get("line_no"),
                 expected=detail.get("expected"))
-        case "not_on_rma":
+        case ExceptionKind.NOT_ON_RMA:
             return _("{lpn} ({sku}) came in the package of {rma} but is on none of its lines").format(
                 lpn=lpn, sku=detail.get("sku"), rma=detail.get("rma_id"))
     return f"{exception.kind.replace('_', ' ')}: {lpn or exception.bin_code or ''}"

@@ -28,12 +28,12 @@ from domain import (
     uuid7,
 )
 from domain.codes import UnitState
+from domain.conflicts import ConflictRule, ExceptionKind
 from domain.entities import Bin
 from domain.evolve import lpn_is_free
 from sync.protocol import Outcome
 
 from .. import tables as t
-from ..rules import ConflictRule, ExceptionKind
 from .bulk import (AUDIT_BLANK, CHANGE_INSERT, EVENT_INSERT, UNIT_COLUMNS_OF_MODEL, UNIT_FIELDS, UNIT_INSERT, add_stock,
                    dumps, one_of)
 from .judgement import Judgement

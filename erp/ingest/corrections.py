@@ -16,9 +16,9 @@ module adds what only corrections need:
 from __future__ import annotations
 
 from domain import DispositionReopened, Event, ReceiptVoided, ReturnUnit, UnitMoved, UnitRegraded
+from domain.conflicts import ConflictRule
 from sync.protocol import Outcome
 
-from ..rules import ConflictRule
 from .batch import Batch
 from .judgement import APPLIED, Judgement
 from .verdicts import check_store_policy, dispute

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.conflicts import ConflictRule, ExceptionKind
 from sync.protocol import Outcome
-
-from ..rules import ConflictRule, ExceptionKind
 
 
 @dataclass(frozen=True, slots=True)

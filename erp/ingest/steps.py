@@ -26,12 +26,12 @@ from domain import (
     suggest,
 )
 from domain.codes import BinType, UnitState
+from domain.conflicts import ConflictRule, ExceptionKind
 from domain.evolve import evolve, lpn_is_free, received_unit, resolution_resumes
 from domain.units import TRANSITIONS, UnitEvent, advance
 from sync.protocol import Outcome
 
 from .. import tables as t
-from ..rules import ConflictRule, ExceptionKind
 from . import corrections
 from .batch import Batch, Result, payload_field, unit_from_row
 from .judgement import APPLIED, Judgement

@@ -21,11 +21,11 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain import Event, Payload
+from domain.conflicts import ConflictRule
 from sync.protocol import Outcome
 
 from .. import feed
 from .. import tables as t
-from ..rules import ConflictRule
 from ..storage import reader
 from . import steps
 from .batch import WRITE_LOCK_NEEDED, Batch, Device, NeedsWriteLock, Result

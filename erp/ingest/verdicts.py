@@ -22,11 +22,11 @@ from domain import (
     can,
 )
 from domain.codes import UnitState
+from domain.conflicts import ConflictRule, ExceptionKind
 from domain.evolve import already_reflects, check_store_bin, decision_of
 from domain.units import TRANSITIONS, UnitEvent, advance
 from sync.protocol import Outcome
 
-from ..rules import ConflictRule, ExceptionKind
 from .batch import Batch, bins_named, payload_field
 from .judgement import APPLIED, Judgement
 

@@ -1,5 +1,6 @@
-"""The named conflict rules of DESIGN.md. Every outcome that is not a plain "applied" names one,
-in the event's result and in the audit trail."""
+"""The named conflict rules of DESIGN.md and the kinds of exception they open: one vocabulary for
+the server that judges events and the devices that show the outcome. Every outcome that is not a
+plain "applied" names a rule, in the event's result and in the audit trail."""
 
 from __future__ import annotations
 
