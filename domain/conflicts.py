@@ -4,7 +4,18 @@ plain "applied" names a rule, in the event's result and in the audit trail."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """What the server did with one event, as its result says."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"  # judged by a named rule; what the rule keeps is kept, with an exception or a dispute
+    REJECTED = "rejected"
 
 
 class ConflictRule(StrEnum):
@@ -37,3 +48,17 @@ class ExceptionKind(StrEnum):
     OVERRIDE_APPROVAL = "override_approval"
     OVER_RECEIPT = "over_receipt"
     NOT_ON_RMA = "not_on_rma"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the server decides for one event: its outcome, the named rule behind it, the reason in
+    words and the exception it opens (its kind and what a supervisor needs to know)."""
+
+    outcome: Outcome
+    rule: ConflictRule | None = None
+    reason: str | None = None
+    exception: tuple[ExceptionKind, dict[str, Any]] | None = None
+
+
+APPLIED = Verdict(Outcome.APPLIED)

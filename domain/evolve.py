@@ -174,30 +174,3 @@ def resolution_resumes(kind: str, unit: ReturnUnit | None, *, grade: Grade | Non
         raise InvalidInput(f"{unit.lpn} is {unit.state.value}, not disputed: only its standing "
                            f"{'grade' if grade else 'disposition'} can be kept here")
     return False
-
-
-def already_reflects(unit: ReturnUnit, payload: UnitPayload) -> bool:
-    """Whether the unit already is what this step would make it: the same physical step recorded by
-    two devices (the second one refused by the state machine) is one fact, merged."""
-    match payload:
-        case UnitStored(bin_code=code) | UnitMoved(bin_code=code):
-            return unit.state in (UnitState.STORED, UnitState.QUARANTINED) and unit.bin_code == code
-        case ReceiptVoided():
-            return unit.state is UnitState.VOIDED
-        case DispositionReopened():
-            return unit.state is UnitState.GRADED and unit.disposition is None
-        case UnitQuarantined():
-            return unit.state is UnitState.QUARANTINED
-        case InspectionRecorded(inspection=inspection):
-            return unit.state is UnitState.INSPECTED and unit.condition_codes == inspection.condition_codes
-    return False
-
-
-def decision_of(payload: object) -> tuple[str, Grade | Disposition] | None:
-    """The decision a step records, as (the unit's field, the value): two devices that decide
-    differently on one unit dispute it."""
-    if isinstance(payload, UnitGraded | UnitRegraded):
-        return "grade", payload.grade
-    if isinstance(payload, DispositionDecided):
-        return "disposition", payload.decision.disposition
-    return None

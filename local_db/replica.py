@@ -37,6 +37,7 @@ from domain import (
     UnitState,
     User,
 )
+from domain.conflicts import Outcome
 from domain.evolve import evolve, lpn_is_free, received_unit
 
 from . import master
@@ -46,8 +47,8 @@ _PAYLOAD: TypeAdapter[Any] = TypeAdapter(Payload)
 
 # The server's outcome as the device's outbox records it: a duplicate is an earlier answer, and
 # only a rejected event is left out of the device's view.
-STATUS_OF_OUTCOME = {"applied": "acknowledged", "duplicate": "acknowledged", "conflict": "conflict",
-                     "rejected": "rejected"}
+STATUS_OF_OUTCOME = {Outcome.APPLIED: "acknowledged", Outcome.DUPLICATE: "acknowledged", Outcome.CONFLICT: "conflict",
+                     Outcome.REJECTED: "rejected"}
 
 
 class PushRow(NamedTuple):  # a tuple: built for every pending event, at a third of a dataclass's cost
@@ -96,13 +97,14 @@ _ANSWER_UPSERT = """ON CONFLICT (device_seq) DO UPDATE SET status = excluded.sta
 
 
 def _plain(answer: Answer) -> bool:
-    return answer.outcome == "applied" and answer.rule is None and answer.exception_id is None and answer.reason is None
+    return (answer.outcome == Outcome.APPLIED and answer.rule is None and answer.exception_id is None
+            and answer.reason is None)
 
 
 def record_answers(conn: sqlite3.Connection, answers: Sequence[Answer], now: str) -> None:
     """Write the server's answers. A duplicate repeats an earlier answer: it never overwrites the
     one recorded (which may say rejected, from the pull feed). A rejected event leaves the view."""
-    fresh = [a for a in answers if a.outcome != "duplicate"]
+    fresh = [a for a in answers if a.outcome != Outcome.DUPLICATE]
     # Most answers are a plain "applied" for a run of consecutive events: one statement counts
     # through each run, at a third of the cost of handing SQLite a row per event. (WHERE true: an
     # upsert's SELECT needs a WHERE, or SQLite reads ON CONFLICT as part of a join.)
@@ -124,8 +126,8 @@ def record_answers(conn: sqlite3.Connection, answers: Sequence[Answer], now: str
     conn.executemany(
         """INSERT INTO sync_results (device_seq, status, rule, exception_id, reason, updated_at)
            VALUES (?, 'acknowledged', ?, ?, ?, ?) ON CONFLICT (device_seq) DO NOTHING""",
-        [(a.device_seq, a.rule, a.exception_id, a.reason, now) for a in answers if a.outcome == "duplicate"])
-    rejected = [a.device_seq for a in fresh if a.outcome == "rejected"]
+        [(a.device_seq, a.rule, a.exception_id, a.reason, now) for a in answers if a.outcome == Outcome.DUPLICATE])
+    rejected = [a.device_seq for a in fresh if a.outcome == Outcome.REJECTED]
     if rejected:
         undo_rejected(conn, rejected)
 

@@ -13,18 +13,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 
 from domain import SCHEMA_VERSION, Event
+from domain.conflicts import Outcome
 from domain.entities import Model
 
 API_PREFIX = "/api/v1"
 DEVICE_HEADER = "X-Returnflow-Device"
 SECRET_HEADER = "Authorization"  # "Bearer <device secret>"
-
-
-class Outcome(StrEnum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-    REJECTED = "rejected"
 
 
 class PushRequest(Model):

@@ -28,15 +28,13 @@ from domain import (
     uuid7,
 )
 from domain.codes import UnitState
-from domain.conflicts import ConflictRule, ExceptionKind
+from domain.conflicts import ConflictRule, ExceptionKind, Outcome, Verdict
 from domain.entities import Bin
 from domain.evolve import lpn_is_free
-from sync.protocol import Outcome
 
 from .. import tables as t
 from .bulk import (AUDIT_BLANK, CHANGE_INSERT, EVENT_INSERT, UNIT_COLUMNS_OF_MODEL, UNIT_FIELDS, UNIT_INSERT, add_stock,
                    dumps, one_of)
-from .judgement import Judgement
 
 # Device clocks further than this from the server's are flagged in the audit trail.
 SKEW_LIMIT_MS = 5 * 60 * 1000
@@ -124,8 +122,8 @@ class Batch:
     _rule_set: list[DispositionRule] | None = None
     categories: dict[str, str] = field(default_factory=dict)  # sku -> category, of items that exist
     # Authorisation that depends only on (actor, role, event type), or only on a bin, within this batch.
-    role_checks: dict[tuple[str, Role, Any], Judgement | None] = field(default_factory=dict)
-    bin_checks: dict[str, Judgement | None] = field(default_factory=dict)
+    role_checks: dict[tuple[str, Role, Any], Verdict | None] = field(default_factory=dict)
+    bin_checks: dict[str, Verdict | None] = field(default_factory=dict)
     _skew: dt.timedelta = field(init=False)
     # datetimes as the driver takes them for the units insert's columns (RowInsert.param)
     _unit_times: tuple[Any, Any, Any] = field(init=False)

@@ -16,27 +16,25 @@ module adds what only corrections need:
 from __future__ import annotations
 
 from domain import DispositionReopened, Event, ReceiptVoided, ReturnUnit, UnitMoved, UnitRegraded
-from domain.conflicts import ConflictRule
-from sync.protocol import Outcome
+from domain.conflicts import APPLIED, ConflictRule, Outcome, Verdict
 
 from .batch import Batch
-from .judgement import APPLIED, Judgement
 from .verdicts import check_store_policy, dispute
 
 CORRECTIONS = (ReceiptVoided, UnitRegraded, DispositionReopened, UnitMoved)
 
 
-def apply(batch: Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) -> Judgement:
+def apply(batch: Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) -> Verdict:
     """Apply a correction the state machine allows on `unit` (`changed` is the unit after it)."""
     outcome = APPLIED
     match event.payload:
         case UnitRegraded(grade=grade, previous_grade=previous) if unit.grade is not previous:
             if unit.grade is grade:
-                return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
+                return Verdict(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
                                  f"grade {grade.value} was already recorded by another device")
             return dispute(batch, event, unit, "grade", grade)
         case DispositionReopened(previous_disposition=previous) if unit.disposition is not previous:
-            return Judgement(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
+            return Verdict(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
                              f"the disposition of {unit.lpn} is {unit.disposition.value}, not {previous.value}: "
                              "another device changed it meanwhile")
         case ReceiptVoided():

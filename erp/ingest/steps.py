@@ -4,13 +4,11 @@ its unit changed and its result, exception, audit entry and feed changes staged.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from domain import (
-    RECEIVABLE_RMA_STATES,
     BinCounted,
     BinReassigned,
     BlindReceipt,
@@ -26,15 +24,14 @@ from domain import (
     suggest,
 )
 from domain.codes import BinType, UnitState
-from domain.conflicts import ConflictRule, ExceptionKind
+from domain.conflicts import APPLIED, ConflictRule, ExceptionKind, Outcome, Verdict
 from domain.evolve import evolve, lpn_is_free, received_unit, resolution_resumes
 from domain.units import TRANSITIONS, UnitEvent, advance
-from sync.protocol import Outcome
+from domain.verdicts import LineSoFar, counts_on_line, receipt_verdict
 
 from .. import tables as t
 from . import corrections
-from .batch import Batch, Result, payload_field, unit_from_row
-from .judgement import APPLIED, Judgement
+from .batch import Batch, Result, unit_from_row
 from .verdicts import authorize, check_store_policy, refused_transition
 
 
@@ -59,7 +56,7 @@ def apply(batch: Batch, event: Event, head: tuple[Any, ...]) -> Result:
     return outcome
 
 
-def _apply(batch: Batch, event: Event) -> Judgement:
+def _apply(batch: Batch, event: Event) -> Verdict:
     payload = event.payload
     match payload:
         case RmaReceipt() | BlindReceipt():
@@ -72,9 +69,9 @@ def _apply(batch: Batch, event: Event) -> Judgement:
             return _resolve_exception_only(batch, event, payload)
     unit = batch.unit(payload.lpn)
     if unit is None:
-        return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
+        return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
     if isinstance(payload, ExceptionResolved) and not batch.is_open_exception_of(payload.exception_id, unit.lpn):
-        return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
+        return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
                          f"no open exception {payload.exception_id} about unit {unit.lpn}")
     try:
         changed = evolve(unit, payload)
@@ -96,7 +93,7 @@ def _apply(batch: Batch, event: Event) -> Judgement:
 
 
 def _unapproved_override(batch: Batch, unit: ReturnUnit, decided: ReturnUnit, payload: DispositionDecided
-                         ) -> Judgement | None:
+                         ) -> Verdict | None:
     """Re-check a device's decision with the server's rules. An override the rules want approved,
     sent without approval, is still recorded, but the unit waits for a supervisor."""
     decision = payload.decision
@@ -110,7 +107,7 @@ def _unapproved_override(batch: Batch, unit: ReturnUnit, decided: ReturnUnit, pa
     if decision.disposition is rule.disposition or not rule.override_needs_approval:
         return None
     batch.write_unit(unit, advance(decided, UnitEvent.DISPUTE), None)
-    return Judgement(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
+    return Verdict(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
                      f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
                      f"approval (rule {rule.rule_id}); the unit waits for one",
                      (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
@@ -118,90 +115,40 @@ def _unapproved_override(batch: Batch, unit: ReturnUnit, decided: ReturnUnit, pa
                                                         "chosen": decision.disposition.value}))
 
 
-def _receive(batch: Batch, event: Event, payload: RmaReceipt | BlindReceipt) -> Judgement:
+def _receive(batch: Batch, event: Event, payload: RmaReceipt | BlindReceipt) -> Verdict:
     if payload.sku not in batch.categories:
-        return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
+        return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown item {payload.sku}")
     existing = batch.unit(payload.lpn)
-    if not lpn_is_free(existing):
-        # Two devices recorded the same receipt only if every fact of it agrees; otherwise one
-        # license plate is on two physical units.
-        same = (existing.sku, existing.serial, existing.lot, existing.rma_id, existing.line_no) == (
-            payload.sku, payload.serial, payload.lot, payload_field(payload, "rma_id"), payload_field(payload, "line_no")
-        ) and (isinstance(payload, RmaReceipt) or existing.reason_code == payload.reason_code)
-        if same:
-            return Judgement(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
-                             "already received by another device")
-        return Judgement(Outcome.CONFLICT, ConflictRule.LPN_REUSED,
-                         f"license plate {payload.lpn} is already on unit {existing.sku}",
-                         (ExceptionKind.DUPLICATE_LPN, {"lpn": payload.lpn, "existing_sku": existing.sku,
-                                                        "new_sku": payload.sku}))
-    outcome = APPLIED
-    if isinstance(payload, RmaReceipt):
-        line = batch.rma_lines.get((payload.rma_id, payload.line_no))
-        if line is None:
-            return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
-                             f"unknown RMA line {payload.rma_id}/{payload.line_no}")
-        reason = line.reason_code
-        if line.sku != payload.sku:
-            # The device checks the item against its copy of the RMA, which the ERP may have
-            # changed since: the unit is where it is, but it is not what the line expects.
-            outcome = Judgement(Outcome.CONFLICT, ConflictRule.RECEIPT_WRONG_ITEM,
-                                f"line {payload.line_no} of {payload.rma_id} expects {line.sku}, "
-                                f"not {payload.sku}; receipt kept for review, not counted on the line",
-                                (ExceptionKind.WRONG_ITEM, {"lpn": payload.lpn, "rma_id": payload.rma_id,
-                                                            "line_no": payload.line_no, "expected_sku": line.sku,
-                                                            "received_sku": payload.sku}))
-        else:
-            if RmaState(line.state) not in RECEIVABLE_RMA_STATES:
-                outcome = Judgement(Outcome.CONFLICT, ConflictRule.RECEIPT_ON_CLOSED_RMA,
-                                    f"RMA {payload.rma_id} is {line.state}; receipt kept for review",
-                                    (ExceptionKind.RMA_NOT_RECEIVABLE, {"lpn": payload.lpn,
-                                                                        "rma_id": payload.rma_id,
-                                                                        "state": line.state}))
+    row = line = None
+    if isinstance(payload, RmaReceipt) and (row := batch.rma_lines.get((payload.rma_id, payload.line_no))):
+        line = LineSoFar(row.sku, RmaState(row.state), row.expected_qty,
+                         row.received_qty + batch.rma_received[(payload.rma_id, payload.line_no)])
+    package_is_rma = (isinstance(payload, BlindReceipt) and bool(payload.package_ref)
+                      and batch.is_rma(payload.package_ref))
+    verdict = receipt_verdict(
+        payload, existing=existing, line=line, package_is_rma=package_is_rma,
+        first_with_serial=batch.serials.get((payload.sku, payload.serial)) if payload.serial else None)
+    if not lpn_is_free(existing) or verdict.outcome is Outcome.REJECTED:
+        return verdict  # nothing received: the LPN holds another receipt, or the line is unknown
+    if line is not None:
+        if counts_on_line(payload, line):
             batch.rma_received[(payload.rma_id, payload.line_no)] += 1
-            received = line.received_qty + batch.rma_received[(payload.rma_id, payload.line_no)]
-            if received > line.expected_qty and outcome.exception is None:
-                # Applied, with an exception: the handheld already flagged it to the associate.
-                outcome = Judgement(Outcome.APPLIED, ConflictRule.RECEIPT_OVER_LINE,
-                                    f"line {payload.line_no} of {payload.rma_id} expects {line.expected_qty}, "
-                                    f"this is unit {received}: kept and counted, for a supervisor to review",
-                                    (ExceptionKind.OVER_RECEIPT, {"lpn": payload.lpn, "rma_id": payload.rma_id,
-                                                                  "line_no": payload.line_no,
-                                                                  "expected": line.expected_qty,
-                                                                  "received": received}))
         batch.rma_first_receipt.setdefault(payload.rma_id, batch.physical_time(event))
-    else:
-        reason = payload.reason_code
-        if payload.package_ref and batch.is_rma(payload.package_ref):
-            # Received blind out of an RMA's package: the item is on none of its lines (applied, with an
-            # exception: the handheld already flagged it to the associate).
-            outcome = Judgement(Outcome.APPLIED, ConflictRule.RECEIPT_NOT_ON_RMA,
-                                f"{payload.sku} is on no line of {payload.package_ref}: kept for a supervisor "
-                                "to review", (ExceptionKind.NOT_ON_RMA, {"lpn": payload.lpn, "sku": payload.sku,
-                                                                         "rma_id": payload.package_ref}))
-    twin = batch.serials.get((payload.sku, payload.serial)) if payload.serial else None
-    if twin is not None and outcome.exception is None:
-        outcome = Judgement(Outcome.CONFLICT, ConflictRule.DUPLICATE_SERIAL,
-                            f"serial {payload.serial} was already received as {twin}",
-                            (ExceptionKind.DUPLICATE_SERIAL, {"lpn": payload.lpn, "serial": payload.serial,
-                                                               "first_lpn": twin}))
-    elif twin is not None:  # one exception per event: the one opened names the serial's first unit too
-        kind, detail = outcome.exception
-        outcome = replace(outcome, exception=(kind, {**detail, "serial": payload.serial, "first_lpn": twin}))
     if payload.serial:
         batch.serials.setdefault((payload.sku, payload.serial), payload.lpn)
     if existing is None:  # otherwise a voided receipt's row takes the new one
         batch.new_units.add(payload.lpn)
+    reason = row.reason_code if row else payload.reason_code  # an RMA receipt's reason is its line's
     batch.write_unit(existing, received_unit(payload, reason_code=reason), event)
-    return outcome
+    return verdict
 
 
-def reassign(batch: Batch, event: Event | None, payload: BinReassigned) -> Judgement:
+def reassign(batch: Batch, event: Event | None, payload: BinReassigned) -> Verdict:
     row = batch.bin(payload.bin_code)
     target = batch.bin(payload.move_contents_to) if payload.move_contents_to else None
     for bin_row in filter(None, (row, target)):
         if bin_row.type != BinType.QUARANTINE:
-            return Judgement(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
+            return Verdict(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
                              f"{bin_row.code} is not a quarantine bin: quarantined units stay in quarantine")
     batch.conn.execute(update(t.bins).where(t.bins.c.code == row.code).values(
         purpose=payload.purpose, zone=payload.zone, owner=payload.owner, version=t.bins.c.version + 1,
@@ -217,7 +164,7 @@ def reassign(batch: Batch, event: Event | None, payload: BinReassigned) -> Judge
     return APPLIED
 
 
-def _count(batch: Batch, event: Event, payload: BinCounted) -> Judgement:
+def _count(batch: Batch, event: Event, payload: BinCounted) -> Verdict:
     """Record counted against what the server expects in the bin at this point of the log."""
     batch.flush_units()
     expected = dict(batch.conn.execute(select(t.units.c.sku, func.count()).where(
@@ -230,17 +177,17 @@ def _count(batch: Batch, event: Event, payload: BinCounted) -> Judgement:
     return APPLIED
 
 
-def _resolve_exception_only(batch: Batch, event: Event, payload: ExceptionResolved) -> Judgement:
+def _resolve_exception_only(batch: Batch, event: Event, payload: ExceptionResolved) -> Verdict:
     """A supervisor closes an exception on a device without choosing a grade or disposition."""
     row = batch.conn.execute(select(t.exceptions.c.kind, t.exceptions.c.lpn, t.exceptions.c.bin_code).where(
         t.exceptions.c.exception_id == payload.exception_id, t.exceptions.c.status == "open")).first()
     if row is None:
-        return Judgement(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
+        return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"no open exception {payload.exception_id}")
     unit = batch.unit(row.lpn) if row.lpn else None
     code = unit.bin_code if unit is not None else row.bin_code
     where = batch.bin(code) if code else None
     if where is not None and where.site_id != batch.device.site_id:
-        return Judgement(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
+        return Verdict(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
                          f"site {where.site_id}, not this device's site {batch.device.site_id}")
     batch.close_exception(payload, event.actor)
     if resolution_resumes(row.kind, unit):

@@ -21,8 +21,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain import Event, Payload
-from domain.conflicts import ConflictRule
-from sync.protocol import Outcome
+from domain.conflicts import ConflictRule, Outcome
 
 from .. import feed
 from .. import tables as t

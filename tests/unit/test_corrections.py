@@ -21,7 +21,8 @@ from domain import (
     UnitState,
     UnitStored,
 )
-from domain.evolve import Correction, already_reflects, correction_for, decision_of, evolve, lpn_is_free
+from domain.evolve import Correction, correction_for, evolve, lpn_is_free
+from domain.verdicts import already_reflects, decision_of
 
 S = UnitState
 LPN = "LPN-0000000017"
