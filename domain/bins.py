@@ -1,4 +1,5 @@
-"""Which bin to suggest when a unit is put away; a pure choice among bins described by the caller."""
+"""Bins: which one to suggest when a unit is put away (a pure choice among bins described by the
+caller), and what a re-purposing may change."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .codes import BinType, UnitState
-from .entities import ReturnUnit
+from .entities import Bin, ReturnUnit
+from .errors import InvalidInput
 from .evolve import required_bin_type
 
 # The states in which a unit waits for a bin: decided, or held and not yet in a quarantine bin.
@@ -37,3 +39,15 @@ def put_away_bin(unit: ReturnUnit, candidates: Iterable[BinCandidate]) -> str | 
     if holding:
         return min(holding, key=lambda c: (-c.same_sku, c.code)).code
     return min(fitting, key=lambda c: (c.total, c.code)).code if fitting else None
+
+
+def check_reassignment(bin_: Bin, move_contents_to: Bin | None) -> None:
+    """A re-purposing (purpose, zone, owner) is for quarantine bins only, and its contents may move
+    only to another quarantine bin: quarantined units stay in quarantine. The device, the push path
+    and the office all ask here."""
+    for each in filter(None, (bin_, move_contents_to)):
+        if each.type is not BinType.QUARANTINE:
+            raise InvalidInput(f"{each.code} is not a quarantine bin: only quarantine bins are re-purposed, "
+                               "and quarantined units stay in quarantine")
+    if move_contents_to is not None and move_contents_to.code == bin_.code:
+        raise InvalidInput("move the contents to a different bin")

@@ -19,7 +19,6 @@ from domain import (
     Actor,
     BinCounted,
     BinReassigned,
-    BinType,
     BlindReceipt,
     Disposition,
     DispositionDecided,
@@ -53,6 +52,7 @@ from domain import (
     require,
     uuid7,
 )
+from domain.bins import check_reassignment
 from domain.demo import DemoCatalogue
 from domain.events import validate_device_id
 from domain.evolve import check_receiving_bin, check_store_bin, evolve, lpn_is_free, resolution_resumes
@@ -260,13 +260,7 @@ class DeviceStore(SyncSide):
     ) -> Event:
         with self._write():
             self._check_actor(actor, Permission.REASSIGN_BIN)
-            if self.bin(bin_code).type is not BinType.QUARANTINE:
-                raise InvalidInput(f"{bin_code} is not a quarantine bin: only quarantine bins are reassigned")
-            if move_contents_to is not None:
-                if move_contents_to == bin_code:
-                    raise InvalidInput("move the contents to a different bin")
-                if self.bin(move_contents_to).type is not BinType.QUARANTINE:
-                    raise InvalidInput(f"{move_contents_to} is not a quarantine bin: quarantined units stay in quarantine")
+            check_reassignment(self.bin(bin_code), self.bin(move_contents_to) if move_contents_to else None)
             self.user(owner)
             payload = build(BinReassigned, bin_code=bin_code, purpose=purpose, zone=zone, owner=owner,
                             move_contents_to=move_contents_to)

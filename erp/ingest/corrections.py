@@ -31,12 +31,12 @@ def apply(batch: Batch, event: Event, unit: ReturnUnit, changed: ReturnUnit) -> 
         case UnitRegraded(grade=grade, previous_grade=previous) if unit.grade is not previous:
             if unit.grade is grade:
                 return Verdict(Outcome.APPLIED, ConflictRule.SAME_OUTCOME_MERGED,
-                                 f"grade {grade.value} was already recorded by another device")
+                               f"grade {grade.value} was already recorded by another device")
             return dispute(batch, event, unit, "grade", grade)
         case DispositionReopened(previous_disposition=previous) if unit.disposition is not previous:
             return Verdict(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
-                             f"the disposition of {unit.lpn} is {unit.disposition.value}, not {previous.value}: "
-                             "another device changed it meanwhile")
+                           f"the disposition of {unit.lpn} is {unit.disposition.value}, not {previous.value}: "
+                           "another device changed it meanwhile")
         case ReceiptVoided():
             _take_back_receipt(batch, unit)
         case UnitMoved() as moved:

@@ -21,7 +21,7 @@ from domain import (
     UnknownEntity,
     build,
 )
-from domain.codes import BinType
+from domain.bins import check_reassignment
 from domain.evolve import evolve, resolution_resumes
 
 from .. import feed
@@ -96,10 +96,11 @@ def reassign_by_supervisor(engine: Engine, supervisor: Actor, payload: BinReassi
             row = batch.bin(code)
             if row is None:
                 raise UnknownEntity("bin", code)
-            if row.type != BinType.QUARANTINE:
-                raise InvalidInput(f"{code} is not a quarantine bin")
             if row.site_id != batch.bin(payload.bin_code).site_id:
                 raise InvalidInput(f"{code} is at site {row.site_id}, not where {payload.bin_code} is")
+        target = batch.bin(payload.move_contents_to) if payload.move_contents_to else None
+        check_reassignment(batch.bin_model(batch.bin(payload.bin_code)),
+                           batch.bin_model(target) if target is not None else None)
         batch.site_id = batch.bin(payload.bin_code).site_id  # only that site's devices need it
         steps.reassign(batch, None, payload)
 

@@ -23,7 +23,8 @@ from domain import (
     UnitStored,
     suggest,
 )
-from domain.codes import BinType, UnitState
+from domain.bins import check_reassignment
+from domain.codes import UnitState
 from domain.conflicts import APPLIED, ConflictRule, ExceptionKind, Outcome, Verdict
 from domain.evolve import evolve, lpn_is_free, received_unit, resolution_resumes
 from domain.units import TRANSITIONS, UnitEvent, advance
@@ -72,7 +73,7 @@ def _apply(batch: Batch, event: Event) -> Verdict:
         return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unit {payload.lpn} was never received")
     if isinstance(payload, ExceptionResolved) and not batch.is_open_exception_of(payload.exception_id, unit.lpn):
         return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE,
-                         f"no open exception {payload.exception_id} about unit {unit.lpn}")
+                       f"no open exception {payload.exception_id} about unit {unit.lpn}")
     try:
         changed = evolve(unit, payload)
     except IllegalTransition as refused:
@@ -108,11 +109,11 @@ def _unapproved_override(batch: Batch, unit: ReturnUnit, decided: ReturnUnit, pa
         return None
     batch.write_unit(unit, advance(decided, UnitEvent.DISPUTE), None)
     return Verdict(Outcome.CONFLICT, ConflictRule.OVERRIDE_NEEDS_APPROVAL,
-                     f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
-                     f"approval (rule {rule.rule_id}); the unit waits for one",
-                     (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
-                                                        "suggested": rule.disposition.value,
-                                                        "chosen": decision.disposition.value}))
+                   f"{decision.disposition.value} instead of {rule.disposition.value} needs a supervisor's "
+                   f"approval (rule {rule.rule_id}); the unit waits for one",
+                   (ExceptionKind.OVERRIDE_APPROVAL, {"lpn": unit.lpn, "rule_id": rule.rule_id,
+                                                      "suggested": rule.disposition.value,
+                                                      "chosen": decision.disposition.value}))
 
 
 def _receive(batch: Batch, event: Event, payload: RmaReceipt | BlindReceipt) -> Verdict:
@@ -146,10 +147,10 @@ def _receive(batch: Batch, event: Event, payload: RmaReceipt | BlindReceipt) -> 
 def reassign(batch: Batch, event: Event | None, payload: BinReassigned) -> Verdict:
     row = batch.bin(payload.bin_code)
     target = batch.bin(payload.move_contents_to) if payload.move_contents_to else None
-    for bin_row in filter(None, (row, target)):
-        if bin_row.type != BinType.QUARANTINE:
-            return Verdict(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION,
-                             f"{bin_row.code} is not a quarantine bin: quarantined units stay in quarantine")
+    try:
+        check_reassignment(batch.bin_model(row), batch.bin_model(target) if target is not None else None)
+    except InvalidInput as refused:
+        return Verdict(Outcome.REJECTED, ConflictRule.INVALID_TRANSITION, str(refused))
     batch.conn.execute(update(t.bins).where(t.bins.c.code == row.code).values(
         purpose=payload.purpose, zone=payload.zone, owner=payload.owner, version=t.bins.c.version + 1,
         reassigned_at=batch.received_at))
@@ -188,7 +189,7 @@ def _resolve_exception_only(batch: Batch, event: Event, payload: ExceptionResolv
     where = batch.bin(code) if code else None
     if where is not None and where.site_id != batch.device.site_id:
         return Verdict(Outcome.REJECTED, ConflictRule.WRONG_SITE, f"exception {payload.exception_id} is about "
-                         f"site {where.site_id}, not this device's site {batch.device.site_id}")
+                       f"site {where.site_id}, not this device's site {batch.device.site_id}")
     batch.close_exception(payload, event.actor)
     if resolution_resumes(row.kind, unit):
         # Closed without a choice (the device had not pulled the dispute yet): what stands stays.

@@ -50,13 +50,13 @@ def authorize(batch: Batch, event: Event) -> Verdict | None:
         site = batch.bin(unit.bin_code).site_id if unit is not None else None
         if site is not None and site != batch.device.site_id:
             return Verdict(Outcome.REJECTED, ConflictRule.WRONG_SITE,
-                             f"unit {lpn} is at site {site}, not this device's site {batch.device.site_id}")
+                           f"unit {lpn} is at site {site}, not this device's site {batch.device.site_id}")
     approved_by = payload.decision.approved_by if isinstance(payload, DispositionDecided) else None
     if approved_by:
         approver = batch.user(approved_by)
         if approver is None or not approver.active or not can(Role(approver.role), Permission.APPROVE_OVERRIDE):
             return Verdict(Outcome.REJECTED, ConflictRule.ACTOR_LACKS_ROLE,
-                             f"{approved_by} may not approve overrides")
+                           f"{approved_by} may not approve overrides")
     return None
 
 
@@ -73,7 +73,7 @@ def _check_bin(batch: Batch, code: str) -> Verdict | None:
         return Verdict(Outcome.REJECTED, ConflictRule.UNKNOWN_REFERENCE, f"unknown bin {code}")
     if row.site_id != batch.device.site_id:
         return Verdict(Outcome.REJECTED, ConflictRule.WRONG_SITE,
-                         f"bin {code} belongs to site {row.site_id}, not this device's site {batch.device.site_id}")
+                       f"bin {code} belongs to site {row.site_id}, not this device's site {batch.device.site_id}")
     return None
 
 

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from domain import BinType, Channel, InvalidInput, Item, Role, build, normalize_gtin, verify_pin
+from domain import Bin, BinType, Channel, InvalidInput, Item, Role, build, normalize_gtin, verify_pin
+from domain.bins import check_reassignment
 from domain.demo import DEMO_PINS, demo_catalogue
 from domain.labels import bin_code, bin_type_of, lpn, rma_id, validate_lpn, validate_rma_id
 
@@ -72,3 +73,16 @@ def test_demo_catalogue_is_realistic_and_deterministic():
     assert all(verify_pin(DEMO_PINS[u.user_id], u.pin_hash) for u in cat.users)
     assert {c.code for c in cat.categories} == {i.category for i in cat.items}
     assert demo_catalogue(now=NOW) == cat
+
+
+def test_only_quarantine_bins_are_repurposed_and_their_contents_stay_in_quarantine():
+    quarantine = Bin(code="BIN-QUA-Q01", type=BinType.QUARANTINE, zone="Q")
+    other = Bin(code="BIN-QUA-Q02", type=BinType.QUARANTINE, zone="Q")
+    restock = Bin(code="BIN-RST-R01", type=BinType.RESTOCK, zone="R")
+    check_reassignment(quarantine, None)
+    check_reassignment(quarantine, other)
+    for bin_, target, words in [(restock, None, "BIN-RST-R01 is not a quarantine bin"),
+                                (quarantine, restock, "BIN-RST-R01 is not a quarantine bin"),
+                                (quarantine, quarantine, "a different bin")]:
+        with pytest.raises(InvalidInput, match=words):
+            check_reassignment(bin_, target)
