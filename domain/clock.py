@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from .errors import InvalidInput
 
-_HLC_RE = re.compile(r"(\d{15})\.(\d{6})")
+_HLC_RE = re.compile(r"([0-9]{15})\.([0-9]{6})")  # ASCII digits: \d takes other scripts' too
 _MAX_LOGICAL = 999_999
 
 

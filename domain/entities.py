@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema,
+                      model_validator)
 
+from .bounds import Cents, Instant, LineNo, Quantity
 from .codes import BinType, Channel, Disposition, Grade, RmaState, Role, UnitState
 from .errors import InvalidInput
-from .gs1 import normalize_gtin
-from .labels import bin_type_of, validate_bin_code, validate_lpn, validate_rma_id
+from .gs1 import GTIN_PATTERN, normalize_gtin
+from .labels import (BIN_PATTERN, LPN_PATTERN, RMA_PATTERN, bin_type_of, validate_bin_code, validate_lpn,
+                     validate_rma_id)
+
+
+def _pattern(pattern: str) -> WithJsonSchema:
+    """How a label validated in code is written, for the OpenAPI document."""
+    return WithJsonSchema({"type": "string", "pattern": pattern})
+
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-Gtin14 = Annotated[str, AfterValidator(normalize_gtin)]
-Lpn = Annotated[str, AfterValidator(validate_lpn)]
-RmaId = Annotated[str, AfterValidator(validate_rma_id)]
+Gtin14 = Annotated[str, AfterValidator(normalize_gtin), _pattern(GTIN_PATTERN)]
+Lpn = Annotated[str, AfterValidator(validate_lpn), _pattern(LPN_PATTERN)]
+RmaId = Annotated[str, AfterValidator(validate_rma_id), _pattern(RMA_PATTERN)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 # Free text people type: bounded, and no control characters (they break terminals, CSV and PostgreSQL).
 Text = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$")]
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
 UserId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{1,31}$")]
-BinCode = Annotated[str, AfterValidator(validate_bin_code)]
+BinCode = Annotated[str, AfterValidator(validate_bin_code), _pattern(BIN_PATTERN)]
+SiteId = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -29,16 +40,19 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def describe(errors: Sequence[Mapping[str, Any]], whole: str, limit: int | None = None) -> str:
+    """Validation errors in one line, each after the field it concerns (`whole` names the value
+    itself); the first `limit` only, where a client may have sent thousands of wrong values."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or whole}: {str(err['msg']).removeprefix('Value error, ')}"
+                     for err in errors[:limit])
+
+
 def build(model: type[M], **fields: object) -> M:
     """Construct `model`, turning a validation failure into one InvalidInput naming the field."""
     try:
         return model(**fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or model.__name__}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
-        raise InvalidInput(problems) from None
+        raise InvalidInput(describe(exc.errors(), model.__name__)) from None
 
 
 class ChecklistQuestion(Model):
@@ -71,13 +85,13 @@ class Item(Model):
     name: Text
     category: Code
     gtins: tuple[Gtin14, ...] = Field(min_length=1)
-    serial_tracked: bool = False
-    lot_tracked: bool = False
-    unit_value_cents: int = Field(ge=0)
+    serial_tracked: StrictBool = False
+    lot_tracked: StrictBool = False
+    unit_value_cents: Cents
 
 
 class Bin(Model):
-    code: str
+    code: BinCode
     type: BinType
     zone: Annotated[str, Field(pattern=r"^[A-Z]$")]
     purpose: Text | None = None
@@ -91,9 +105,9 @@ class Bin(Model):
 
 
 class RmaLine(Model):
-    line_no: int = Field(ge=1)
+    line_no: LineNo
     sku: Sku
-    expected_qty: int = Field(ge=1)
+    expected_qty: Quantity
     reason_code: Code
 
 
@@ -102,7 +116,7 @@ class Rma(Model):
     state: RmaState
     channel: Channel
     order_ref: Text
-    created_at: dt.datetime
+    created_at: Instant
     lines: tuple[RmaLine, ...] = Field(min_length=1)
 
     def line(self, line_no: int) -> RmaLine | None:
@@ -114,7 +128,7 @@ class User(Model):
     name: Text
     role: Role
     pin_hash: str
-    active: bool = True
+    active: bool = True  # read from SQLite's 0 and 1 too (admins send a UserRecord)
 
 
 class Actor(Model):
@@ -125,14 +139,16 @@ class Actor(Model):
 
 
 class Inspection(Model):
-    answers: dict[Code, bool]
+    answers: dict[Code, StrictBool]
     condition_codes: tuple[Code, ...] = ()
     notes: str = Field(default="", max_length=2000)
     photo_hashes: tuple[Sha256Hex, ...] = ()
 
 
 class ReturnUnit(Model):
-    """One physical unit received, identified by its license plate (LPN)."""
+    """One physical unit received, identified by its license plate (LPN). The server's state of it,
+    not a client's input: the events that build it are bounded, and a unit stored before those
+    bounds existed still reads."""
 
     lpn: Lpn
     sku: Sku

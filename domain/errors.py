@@ -4,6 +4,7 @@ ReturnflowError
 ├── DomainError                a request the business rules refuse
 │   ├── InvalidInput           a value is malformed (bad GTIN, empty reason, unknown code)
 │   ├── UnknownEntity          an item, bin, RMA, unit or user that does not exist
+│   ├── Conflict               what is stored forbids it: an id already taken, a record in use
 │   ├── IllegalTransition      a unit cannot make this move from its state
 │   ├── PermissionDenied       the actor's role may not do this
 │   ├── SignInFailed           wrong user or PIN (the same words for both)
@@ -38,6 +39,11 @@ class UnknownEntity(DomainError):
         self.kind = kind
         self.key = key
         super().__init__(f"unknown {kind}: {key}")
+
+
+class Conflict(DomainError):
+    """The request is well formed, but what is stored forbids it (an id already taken, a record
+    other records use); asked again later, it may succeed."""
 
 
 class IllegalTransition(DomainError):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
+from .bounds import Count, Day, Instant, LineNo, SchemaVersion, Seq, Version
 from .clock import _HLC_RE, Hlc
 from .codes import Disposition, Grade, Role
 from .entities import BinCode, Code, Inspection, Lpn, Model, RmaId, Sku, Text, UserId
@@ -29,7 +29,8 @@ def validate_device_id(value: str) -> str:
     return value
 
 
-DeviceId = Annotated[str, AfterValidator(validate_device_id)]
+DeviceId = Annotated[str, AfterValidator(validate_device_id),
+                     WithJsonSchema({"type": "string", "pattern": f"^{_DEVICE_ID_RE.pattern}$"})]
 IDENTIFIER = re.compile(r"[\x21-\x7e]{1,40}")  # a serial, lot or reference: printable ASCII, no spaces
 Identifier = Annotated[str, Field(pattern=f"^{IDENTIFIER.pattern}$")]
 
@@ -58,14 +59,14 @@ class _Receipt(Model):
     sku: Sku
     serial: Identifier | None = None
     lot: Identifier | None = None
-    expiry: dt.date | None = None
+    expiry: Day | None = None
     bin_code: BinCode
 
 
 class RmaReceipt(_Receipt):
     type: Literal[EventType.RMA_RECEIPT] = EventType.RMA_RECEIPT
     rma_id: RmaId
-    line_no: int = Field(ge=1)
+    line_no: LineNo
 
 
 class BlindReceipt(_Receipt):
@@ -128,7 +129,7 @@ class BinCounted(Model):
 
     type: Literal[EventType.BIN_COUNT] = EventType.BIN_COUNT
     bin_code: BinCode
-    counts: dict[Sku, Annotated[int, Field(ge=0, le=1_000_000)]]
+    counts: dict[Sku, Count]
 
 
 class ExceptionResolved(Model):
@@ -224,6 +225,16 @@ EVENT_PERMISSION: dict[EventType, Permission] = {
 }
 
 
+_UUID7_TEXT = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def _uuid_text(value: object) -> object:
+    # Written one way only, as a device writes it: pydantic would also take other spellings.
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value) is None:
+        raise ValueError("event_id must be a UUID written as 8-4-4-4-12 hex digits")
+    return value
+
+
 def _is_uuid7(value: uuid.UUID) -> uuid.UUID:
     if value.version != 7:
         raise ValueError("event_id must be a UUIDv7")
@@ -237,17 +248,18 @@ def _is_hlc(value: str) -> str:
 
 
 class Event(Model):
-    event_id: Annotated[uuid.UUID, AfterValidator(_is_uuid7)]
+    event_id: Annotated[uuid.UUID, BeforeValidator(_uuid_text), AfterValidator(_is_uuid7),
+                        WithJsonSchema({"type": "string", "format": "uuid", "pattern": _UUID7_TEXT})]
     device_id: DeviceId
-    device_seq: int = Field(ge=1)
-    hlc: Annotated[str, AfterValidator(_is_hlc)]
+    device_seq: Seq
+    hlc: Annotated[str, AfterValidator(_is_hlc), WithJsonSchema({"type": "string", "pattern": f"^{_HLC_RE.pattern}$"})]
     actor: UserId
     role: Role
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     type: EventType
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    schema_version: SchemaVersion = SCHEMA_VERSION
     # The server version of the entity the device last saw (0: never seen from the server).
-    base_version: int = Field(default=0, ge=0)
+    base_version: Version = 0
     payload: Payload
 
     @model_validator(mode="after")

@@ -25,9 +25,15 @@ BIN_TYPE_CODES: dict[BinType, str] = {
     BinType.LIQUIDATION: "LIQ",
     BinType.SCRAP: "SCR",
 }
-_BIN_RE = re.compile(r"BIN-(?P<type>[A-Z]{3})-(?P<zone>[A-Z])(?P<number>\d{2})")
-_LPN_RE = re.compile(r"LPN-(\d{10})")
-_RMA_RE = re.compile(r"RMA-(\d{8})")
+# ASCII digits only: Python's \d also takes other scripts' digits, which no label carries.
+_BIN_RE = re.compile(r"BIN-(?P<type>[A-Z]{3})-(?P<zone>[A-Z])(?P<number>[0-9]{2})")
+_LPN_RE = re.compile(r"LPN-([0-9]{10})")
+_RMA_RE = re.compile(r"RMA-([0-9]{8})")
+# The same grammars for the OpenAPI document, so that clients generate well-formed labels (a check
+# digit is beyond what a JSON Schema pattern can state).
+BIN_PATTERN = f"^BIN-({'|'.join(BIN_TYPE_CODES.values())})-[A-Z][0-9]{{2}}$"
+LPN_PATTERN = r"^LPN-[0-9]{10}$"
+RMA_PATTERN = r"^RMA-[0-9]{8}$"
 
 
 def bin_code(bin_type: BinType, zone: str, number: int) -> str:

@@ -16,25 +16,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from domain import (
     Actor,
     BinReassigned,
     QuarantineReleased,
     build,
-    Disposition,
     DomainError,
-    Grade,
     Permission,
     PermissionDenied,
     UnknownEntity,
 )
+from domain.bounds import BIGINT_MAX
+from domain.entities import describe
+from domain.errors import Conflict
+from domain.labels import BIN_PATTERN, LPN_PATTERN
 from sync.protocol import (
     API_PREFIX,
     DEVICE_HEADER,
@@ -48,13 +51,16 @@ from sync.protocol import (
 
 from . import feed, identity, ingest, lookup, reports
 from .dashboard import render as render_dashboard
-from .docs import add_docs
+from .docs import add_docs, complete_openapi, refusals
 from .masterdata import upsert
 from .storage import reader
-from .resources import RESOURCES, InUse, Resource, csv_records, import_records
+from .resources import RESOURCES, Resource, csv_header_pattern, csv_records, import_records
 from . import tables as t
 from .identity import AuthenticationFailed
 from .ingest import Device, PushRefused
+from .schemas import (ImportReport, ProvisionedDevice, ProvisionRequest, ReassignRequest, RefundDecision, ReleaseRequest,
+                      ResolveRequest, RowError)
+from .urls import RECORD_KEY, known_queries_only
 
 
 @dataclass(frozen=True)
@@ -79,49 +85,14 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> JSONRespons
                         status_code=status)
 
 
-class ReleaseRequest(BaseModel):
-    note: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-class ReassignRequest(BaseModel):
-    purpose: Annotated[str, Field(min_length=1, max_length=500)]
-    zone: Annotated[str, Field(pattern="^[A-Z]$")]
-    owner: Annotated[str, Field(min_length=1, max_length=32)]
-    move_contents_to: Annotated[str | None, Field(max_length=16)] = None
-
-
-class RefundDecision(BaseModel):
-    rma_id: Annotated[str, Field(max_length=16)]
-    decision: Annotated[str, Field(pattern="^(refund|replace|credit|reject)$")]
-    amount_cents: Annotated[int, Field(ge=0, le=10**12)]
-    decided_at: AwareDatetime
-
-
-class ProvisionRequest(BaseModel):
-    device_id: str
-    site_id: str
-
-
-class ProvisionedDevice(BaseModel):
-    device_id: str
-    site_id: str
-    secret: str
-
-
-class ResolveRequest(BaseModel):
-    grade: Grade | None = None
-    disposition: Disposition | None = None
-    note: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-           415: "unsupported_media_type"}
+_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+           413: "too_large", 415: "unsupported_media_type"}
 
 
 def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     app = FastAPI(title="returnflow central returns API", version="1",
                   description="System of record for returns: sync ingest, exceptions, reconciliation, metrics.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, dependencies=[Depends(known_queries_only)])
     add_docs(app)  # Swagger UI from local files, not FastAPI's CDN page
     reads = reader(engine)
     basic = HTTPBasic(auto_error=False)
@@ -143,7 +114,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         status = (404 if isinstance(exc, UnknownEntity) else 403 if isinstance(exc, PermissionDenied)
-                  else 409 if isinstance(exc, InUse) else 422)
+                  else 409 if isinstance(exc, Conflict) else 422)
         return _problem(status, type(exc).__name__, str(exc))
 
     @app.exception_handler(DataError)
@@ -153,11 +124,16 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _problem(422, "invalid_request", _describe(exc.errors()))
+        return _problem(422, "invalid_request", describe(exc.errors(), "body", limit=5))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, _ERRORS.get(exc.status_code, "http_error"), str(exc.detail))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _problem(exc.status_code, _ERRORS.get(exc.status_code, "http_error"), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method the path takes, not only the first route's that matched it
+            response.headers["Allow"] = ", ".join(method for method in ("DELETE", "GET", "POST", "PUT") if any(
+                route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes))
+        return response
 
     def device(
         x_returnflow_device: Annotated[str | None, Header(alias=DEVICE_HEADER)] = None,
@@ -191,8 +167,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             conn.execute(select(1))
         return {"status": "ok"}
 
-    @app.post(f"{API_PREFIX}/sync/push", response_model=PushResponse,
-              responses={409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
+    @app.post(f"{API_PREFIX}/sync/push", response_model=PushResponse, responses=refusals(400, 401, 403, 409, 413, 422),
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": {"$ref": "#/components/schemas/PushRequest"}}}}})
     async def push(request: Request, device: DeviceDep) -> Response:
@@ -229,8 +204,8 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             status = 409 if refused.error in ("gap", "seq_reused", "event_id_taken") else 422
             raise ApiError(status, refused.error, str(refused), expected_seq=refused.expected_seq) from None
 
-    @app.get(f"{API_PREFIX}/sync/pull", response_model=PullPage)
-    def pull(device: DeviceDep, after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    @app.get(f"{API_PREFIX}/sync/pull", response_model=PullPage, responses=refusals(401, 422))
+    def pull(device: DeviceDep, after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
              limit: Annotated[int, Query(ge=1, le=settings.max_pull_page)] = 500) -> PullPage:
         """Changes this device needs after its cursor, in order."""
         with reads.connect() as conn:  # a pull never waits for a push
@@ -238,7 +213,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         changes = [PullChange(seq=r.seq, kind=r.kind, key=r.key, body=r.body) for r in rows[:limit]]
         return PullPage(changes=changes, cursor=changes[-1].seq if changes else after, more=len(rows) > limit)
 
-    @app.put(f"{API_PREFIX}/photos/{{sha256}}", status_code=201,
+    @app.put(f"{API_PREFIX}/photos/{{sha256}}", status_code=201, responses=refusals(400, 401, 413, 422),
              openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
                  "schema": {"type": "string", "format": "binary"}}}}})
     async def put_photo(request: Request, device: DeviceDep,
@@ -258,7 +233,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         await run_in_threadpool(store)
         return {"sha256": sha256, "size": len(content)}
 
-    @app.get(f"{API_PREFIX}/exceptions")
+    @app.get(f"{API_PREFIX}/exceptions", responses=refusals(401, 403, 422))
     def list_exceptions(_: SupervisorDep, status: Annotated[str, Query(pattern="^(open|resolved)$")] = "open",
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
         with reads.connect() as conn:
@@ -266,22 +241,22 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
                                 .order_by(t.exceptions.c.opened_at).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
 
-    @app.post(f"{API_PREFIX}/exceptions/{{exception_id}}/resolve")
+    @app.post(f"{API_PREFIX}/exceptions/{{exception_id}}/resolve", responses=refusals(400, 401, 403, 404, 422))
     def resolve_exception(supervisor: SupervisorDep, exception_id: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,40}$")],
                           request: ResolveRequest) -> dict[str, Any]:
         """Resolve an exception; a dispute takes the chosen grade or disposition. Devices pull the result."""
         return ingest.resolve_by_supervisor(engine, supervisor, exception_id, grade=request.grade,
                                             disposition=request.disposition, note=request.note, received_at=now())
 
-    @app.post(f"{API_PREFIX}/units/{{lpn}}/release")
-    def release_unit(supervisor: ReleaseDep, lpn: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,16}$")],
+    @app.post(f"{API_PREFIX}/units/{{lpn}}/release", responses=refusals(400, 401, 403, 404, 422))
+    def release_unit(supervisor: ReleaseDep, lpn: Annotated[str, Path(pattern=LPN_PATTERN)],
                      request: ReleaseRequest) -> dict[str, Any]:
         """Release a quarantined unit; it resumes where the hold began."""
         payload = build(QuarantineReleased, lpn=lpn, note=request.note)
         return ingest.release_by_supervisor(engine, supervisor, payload, now()).model_dump(mode="json")
 
-    @app.post(f"{API_PREFIX}/bins/{{code}}/reassign", status_code=204)
-    def reassign_bin(supervisor: ReassignDep, code: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,16}$")],
+    @app.post(f"{API_PREFIX}/bins/{{code}}/reassign", status_code=204, responses=refusals(400, 401, 403, 404, 422))
+    def reassign_bin(supervisor: ReassignDep, code: Annotated[str, Path(pattern=BIN_PATTERN)],
                      request: ReassignRequest) -> Response:
         """Re-purpose a quarantine bin (purpose, zone, owner) and optionally move its contents."""
         payload = build(BinReassigned, bin_code=code, **request.model_dump())
@@ -294,31 +269,34 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
         return JSONResponse(jsonable_encoder(rows))
 
     Format = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
+    REPORT_ANSWERS = refusals(401, 403, 422) | {200: {"description": "the report's rows, as JSON or CSV", "content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "text/csv": {"schema": {"type": "string"}}}}}
 
-    @app.get(f"{API_PREFIX}/reconciliation/stock")
+    @app.get(f"{API_PREFIX}/reconciliation/stock", responses=REPORT_ANSWERS)
     def stock_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Units per (item, bin, status), as the applied movements leave them."""
         with reads.connect() as conn:
             return report(reports.stock(conn), fmt)
 
-    @app.get(f"{API_PREFIX}/reconciliation/rmas")
+    @app.get(f"{API_PREFIX}/reconciliation/rmas", responses=REPORT_ANSWERS)
     def rma_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Expected versus received per RMA line."""
         with reads.connect() as conn:
             return report(reports.rma_receipts(conn), fmt)
 
-    @app.get(f"{API_PREFIX}/reconciliation/variance")
+    @app.get(f"{API_PREFIX}/reconciliation/variance", responses=REPORT_ANSWERS)
     def variance_report(_: SupervisorDep, fmt: Format = "json") -> Response:
         """Latest bin counts against what returns put in each bin."""
         with reads.connect() as conn:
             return report(reports.inventory_variance(conn), fmt)
 
-    @app.get(f"{API_PREFIX}/metrics")
+    @app.get(f"{API_PREFIX}/metrics", responses=refusals(401, 403))
     def metrics(_: SupervisorDep) -> dict[str, Any]:
         with reads.connect() as conn:
             return reports.metrics(conn, now())
 
-    @app.post(f"{API_PREFIX}/refunds", status_code=201)
+    @app.post(f"{API_PREFIX}/refunds", status_code=201, responses=refusals(400, 401, 403, 404, 422))
     def post_refund(_: FinanceDep, refund: RefundDecision) -> dict[str, Any]:
         """The ERP's refund decision for an RMA; refund latency is measured from its first receipt."""
         with engine.begin() as conn:
@@ -327,7 +305,7 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
             upsert(conn, t.refunds, [refund.model_dump()], ["rma_id"])
         return refund.model_dump(mode="json")
 
-    @app.get("/dashboard", response_class=HTMLResponse)
+    @app.get("/dashboard", response_class=HTMLResponse, responses=refusals(401, 403))
     def dashboard(_: SupervisorDep) -> HTMLResponse:
         with reads.connect() as conn:
             figures = reports.metrics(conn, now())
@@ -338,35 +316,32 @@ def create_app(engine: Engine, settings: Settings = Settings()) -> FastAPI:
     for resource in RESOURCES.values():
         _resource_routes(app, engine, resource, SupervisorDep, FinanceDep)
 
-    @app.post(f"{API_PREFIX}/admin/devices", status_code=201, response_model=ProvisionedDevice)
+    @app.post(f"{API_PREFIX}/admin/devices", status_code=201, response_model=ProvisionedDevice,
+              responses=refusals(400, 401, 403, 404, 409, 422))
     def provision(_: AdminDep, request: ProvisionRequest) -> ProvisionedDevice:
         with engine.begin() as conn:
             secret = identity.provision_device(conn, request.device_id, request.site_id, now())
         return ProvisionedDevice(device_id=request.device_id, site_id=request.site_id, secret=secret)
 
-    @app.post(f"{API_PREFIX}/admin/devices/{{device_id}}/revoke", status_code=204)
+    @app.post(f"{API_PREFIX}/admin/devices/{{device_id}}/revoke", status_code=204, responses=refusals(401, 403, 404, 422))
     def revoke(_: AdminDep, device_id: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$")]) -> Response:
         with engine.begin() as conn:
             identity.revoke_device(conn, device_id, now())
         return Response(status_code=204)
 
     app.include_router(lookup.router(reads, device=device, person=user_with(Permission.RESOLVE_EXCEPTION)))
+    complete_openapi(app, [PushRequest, *(resource.model for resource in RESOURCES.values())])
     return app
 
 
-class ImportReport(BaseModel):
-    written: int
-    errors: list[dict[str, Any]]
-
-
 _MAX_IMPORT_BYTES = 20 * 1024 * 1024
-
-
 def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep: Any, write_dep: Any) -> None:
     """List, get, put and bulk import for one kind of master data (routes named after it)."""
     base = f"{API_PREFIX}/{resource.name}"
     reads = reader(engine)
-    Key = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$")]
+    # "import" names the bulk import beside the records, never a record (see erp/urls.py).
+    Key = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,64}$",
+                              json_schema_extra={"pattern": r"^(?!import$)[\x21-\x7e]{1,64}$"})]
 
     def fetch(key: str) -> dict[str, Any]:
         with reads.connect() as conn:
@@ -375,17 +350,17 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep:
             raise UnknownEntity(resource.name.rstrip("s").replace("-", " "), key)
         return rows[0]
 
-    @app.get(base, name=f"list_{resource.name}")
+    @app.get(base, name=f"list_{resource.name}", responses=refusals(401, 403, 422))
     def list_records(_: read_dep, after: Annotated[str, Query(pattern=r"^[\x21-\x7e]{0,64}$")] = "",
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         with reads.connect() as conn:
             return jsonable_encoder(resource.rows(conn, after=after, limit=limit))
 
-    @app.get(base + "/{key}", name=f"get_{resource.name}")
+    @app.get(base + f"/{{key:{RECORD_KEY}}}", name=f"get_{resource.name}", responses=refusals(401, 403, 404, 422))
     def get_record(_: read_dep, key: Key) -> dict[str, Any]:
         return jsonable_encoder(fetch(key))
 
-    @app.put(base + "/{key}", name=f"put_{resource.name}",
+    @app.put(base + f"/{{key:{RECORD_KEY}}}", name=f"put_{resource.name}", responses=refusals(400, 401, 403, 413, 422),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": f"#/components/schemas/{resource.model.__name__}"}}}}})
     async def put_record(request: Request, _: write_dep, key: Key) -> dict[str, Any]:
@@ -394,11 +369,11 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep:
             raise ApiError(422, "key_mismatch", f"the body's {resource.key} must be {key!r}")
         written, errors = await run_in_threadpool(_import, engine, resource, [record])
         if errors:
-            raise ApiError(422, "invalid_record", errors[0]["message"])
+            raise ApiError(422, "invalid_record", errors[0].message)
         return jsonable_encoder(await run_in_threadpool(fetch, key))
 
-    @app.delete(base + "/{key}", name=f"delete_{resource.name}", status_code=204,
-                responses={409: {"model": Problem}})
+    @app.delete(base + f"/{{key:{RECORD_KEY}}}", name=f"delete_{resource.name}", status_code=204,
+                responses=refusals(401, 403, 404, 409, 422))
     def delete_record(_: write_dep, key: Key) -> Response:
         """Delete a record no other record uses; devices pull the deletion."""
         with engine.begin() as conn:
@@ -406,10 +381,12 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep:
         return Response(status_code=204)
 
     @app.post(base + "/import", name=f"import_{resource.name}", response_model=ImportReport,
+              responses=refusals(400, 401, 403, 413, 422),
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": {"type": "array", "items": {
-                      "$ref": f"#/components/schemas/{resource.model.__name__}"}}},
-                  "text/csv": {"schema": {"type": "string"}}}}})
+                  # Any rows: each invalid one is reported in the answer, the others written.
+                  "application/json": {"schema": {"type": "array", "items": {"anyOf": [
+                      {"$ref": f"#/components/schemas/{resource.model.__name__}"}, {}]}}},
+                  "text/csv": {"schema": {"type": "string", "pattern": csv_header_pattern(resource.key)}}}}})
     async def import_records(request: Request, _: write_dep) -> ImportReport:
         """Write every valid record; report each invalid one by row number, key and reason."""
         raw = await _read_limited(request, _MAX_IMPORT_BYTES)
@@ -426,10 +403,9 @@ def _resource_routes(app: FastAPI, engine: Engine, resource: Resource, read_dep:
         return ImportReport(written=written, errors=errors)
 
 
-def _import(engine: Engine, resource: Resource, records: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+def _import(engine: Engine, resource: Resource, records: list[Any]) -> tuple[int, list[RowError]]:
     with engine.begin() as conn:
-        written, errors = import_records(conn, resource, records)
-    return written, [vars(e) for e in errors]
+        return import_records(conn, resource, records)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -468,7 +444,7 @@ def _explain_refused_batch(raw: bytes, exc: ValidationError | None, max_batch: i
     if exc is None:  # validated, refused for its size or version, yet the raw body says otherwise
         return ApiError(422, "unsupported_schema", "the batch holds an event of a schema version this server "
                         "does not know")
-    return ApiError(422, "invalid_request", _describe(exc.errors()))
+    return ApiError(422, "invalid_request", describe(exc.errors(), "body", limit=5))
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -477,6 +453,3 @@ def _parse_json(raw: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         raise ApiError(422, "malformed_json", f"body is not valid JSON: {exc}") from None
 
-
-def _describe(errors: Any) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in list(errors)[:5])

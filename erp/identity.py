@@ -13,7 +13,8 @@ from collections.abc import Callable
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from domain import Actor, InvalidInput, Permission, PermissionDenied, Role, UnknownEntity, can, verify_pin
+from domain import Actor, Permission, PermissionDenied, Role, UnknownEntity, can, verify_pin
+from domain.errors import Conflict
 from domain.events import validate_device_id
 from domain.pins import MAX_WRONG_PINS, PIN_LOCKOUT
 
@@ -36,7 +37,7 @@ def provision_device(conn: Connection, device_id: str, site_id: str, now: dt.dat
     if conn.execute(select(t.sites.c.site_id).where(t.sites.c.site_id == site_id)).first() is None:
         raise UnknownEntity("site", site_id)
     if conn.execute(select(t.devices.c.device_id).where(t.devices.c.device_id == device_id)).first() is not None:
-        raise InvalidInput(f"device {device_id} is already provisioned; revoke it and provision a new id")
+        raise Conflict(f"device {device_id} is already provisioned; revoke it and provision a new id")
     secret = secrets.token_urlsafe(32)
     conn.execute(insert(t.devices).values(device_id=device_id, site_id=site_id, secret_hash=_hash_secret(secret),
                                           active=True, provisioned_at=now))

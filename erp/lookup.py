@@ -8,7 +8,7 @@ unknown one does, so a device cannot probe what exists elsewhere.
 # Annotations stay evaluated: FastAPI reads the dependency alias defined inside router().
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import Response
@@ -18,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from domain import Actor, ReturnUnit, UnknownEntity
-from sync.protocol import API_PREFIX, DEVICE_HEADER, Problem
+from domain.labels import LPN_PATTERN
+from sync.protocol import API_PREFIX, DEVICE_HEADER
 
 from . import tables as t
+from .docs import refusals
 from .ingest import Device, unit_from_row
 
 
@@ -47,12 +49,6 @@ class UnitHistory(BaseModel):
     steps: list[HistoryStep]  # in HLC order, the order devices' steps are shown in
 
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no credentials, or wrong ones"},
-    403: {"model": Problem, "description": "a person whose role may not read this"},
-    404: {"model": Problem, "description": "unknown, or of another site than the calling device's"},
-}
-
 # What a photo's first bytes say it is; the upload carries no content type.
 _IMAGE_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"))
 
@@ -67,7 +63,7 @@ def media_type(content: bytes) -> str:
 def router(reads: Engine, *, device: Callable[..., Device], person: Callable[..., Actor]) -> APIRouter:
     """The lookup routes; `device` and `person` are the app's own authentication dependencies, so
     a lookup is authenticated and throttled exactly as every other route."""
-    routes = APIRouter(prefix=API_PREFIX, responses=_REFUSALS)
+    routes = APIRouter(prefix=API_PREFIX, responses=refusals(401, 403, 404, 422))
     basic = HTTPBasic(auto_error=False)
 
     def caller(x_returnflow_device: Annotated[str | None, Header(alias=DEVICE_HEADER)] = None,
@@ -85,7 +81,7 @@ def router(reads: Engine, *, device: Callable[..., Device], person: Callable[...
             raise unknown
 
     @routes.get("/units/{lpn}/history", response_model=UnitHistory)
-    def unit_history(who: Caller, lpn: Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,16}$")]) -> UnitHistory:
+    def unit_history(who: Caller, lpn: Annotated[str, Path(pattern=LPN_PATTERN)]) -> UnitHistory:
         """A unit's state and every event devices pushed about it, with each one's outcome."""
         with reads.connect() as conn:
             row = conn.execute(select(t.units, t.bins.c.site_id).join(t.bins, t.bins.c.code == t.units.c.bin_code)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictBool, ValidationError
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
@@ -19,20 +21,22 @@ from domain import (
     Category,
     ConditionCode,
     DispositionRule,
-    DomainError,
     Item,
     ReasonCode,
     Rma,
+    RmaLine,
     Role,
     UnknownEntity,
     User,
     hash_pin,
 )
-from domain.entities import Model, Text, UserId
+from domain.entities import Model, SiteId, Text, UserId, describe
+from domain.errors import Conflict
 
 from . import feed
 from . import masterdata as md
 from . import tables as t
+from .schemas import RowError
 
 
 class UserRecord(Model):
@@ -41,19 +45,19 @@ class UserRecord(Model):
     user_id: UserId
     name: Text
     role: Role
-    pin: str = Field(pattern=r"^\d{4,8}$")
-    active: bool = True
+    pin: str = Field(pattern=r"^[0-9]{4,8}$")
+    active: StrictBool = True
 
 
 class SiteRecord(Model):
-    site_id: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+    site_id: SiteId
     name: Text
 
 
 class BinRecord(Bin):
     """A bin as an admin sends it: which site it belongs to, beside the bin itself."""
 
-    site_id: str = md.DEFAULT_SITE
+    site_id: SiteId = md.DEFAULT_SITE
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class Resource:
                 "users": "user", "rmas": "rma", "categories": "category"}[self.name]
 
 
-class InUse(DomainError):
+class InUse(Conflict):
     """A record other records still refer to."""
 
 
@@ -139,17 +143,19 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 )}
 
 
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    key: str | None
-    message: str
+def csv_header_pattern(key: str) -> str:
+    """How a CSV file's first line names the key column. An import refuses a file without it (the
+    wrong file, or one separated by ';'), and the OpenAPI document states it with this pattern."""
+    return rf'^\ufeff?([^\r\n]*,)?[ \t]*"?{key}"?[ \t]*(,|\r|\n|$)'
 
 
 def csv_records(resource: Resource, text: str) -> list[dict[str, Any]]:
     """Flat CSV rows to records: list fields separated by '|'; an RMA takes one row per line."""
-    reader = csv.DictReader(io.StringIO(text))
-    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    if not re.match(csv_header_pattern(resource.key), text):
+        raise csv.Error(f"its first line names no {resource.key} column")
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # a lone \r ends a line, as csv expects
+    rows = [_cells_typed(resource.model, {k.strip(): (v or "").strip() for k, v in row.items() if k})
+            for row in reader]
     if resource.name == "items":
         return [{**r, "gtins": [g for g in r.get("gtins", "").split("|") if g]} for r in rows]
     if resource.name == "rmas":
@@ -158,11 +164,30 @@ def csv_records(resource: Resource, text: str) -> list[dict[str, Any]]:
         for r in rows:
             rma = grouped.setdefault(r.get("rma_id", ""), {k: v for k, v in r.items() if k not in line_fields}
                                      | {"lines": []})
-            rma["lines"].append({k: r.get(k) for k in line_fields})
+            rma["lines"].append(_cells_typed(RmaLine, {k: r.get(k) for k in line_fields}))
         return list(grouped.values())
     return [{k: v for k, v in r.items() if v != "" or k in ("purpose", "owner")} | (
         {"purpose": r.get("purpose") or None, "owner": r.get("owner") or None} if resource.name == "bins" else {})
         for r in rows]
+
+
+_YES, _NO = {"true", "t", "yes", "y", "on", "1"}, {"false", "f", "no", "n", "off", "0"}
+
+
+def _cells_typed(model: type[BaseModel], cells: dict[str, Any]) -> dict[str, Any]:
+    """A CSV file holds text: the cells of number and yes/no fields become numbers and booleans, where
+    they read as such (JSON records are held to their types, as every other request is)."""
+    typed = dict(cells)
+    for name, field in model.model_fields.items():
+        cell = typed.get(name)
+        if not isinstance(cell, str):
+            continue
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        if bool in kinds and cell.lower() in _YES | _NO:
+            typed[name] = cell.lower() in _YES
+        elif int in kinds and re.fullmatch(r"-?[0-9]{1,19}", cell):
+            typed[name] = int(cell)
+    return typed
 
 
 def import_records(conn: Connection, resource: Resource, records: Sequence[Any]) -> tuple[int, list[RowError]]:
@@ -176,16 +201,15 @@ def import_records(conn: Connection, resource: Resource, records: Sequence[Any])
         try:
             parsed = resource.model.model_validate(record)
         except ValidationError as exc:
-            message = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
-                                for e in exc.errors()[:3])
-            errors.append(RowError(row, key if isinstance(key, str) else None, message))
+            errors.append(RowError(row=row, key=key if isinstance(key, str) else None,
+                                   message=describe(exc.errors(), "record", limit=3)))
             continue
         missing = [f"unknown {field} {getattr(parsed, field)}" for field, _, _ in resource.references
                    if getattr(parsed, field) not in known[field]]
         if resource.name == "rmas":
             missing += [f"line {line.line_no}: unknown item {line.sku}" for line in parsed.lines if line.sku not in skus]
         if missing:
-            errors.append(RowError(row, getattr(parsed, resource.key), "; ".join(missing)))
+            errors.append(RowError(row=row, key=getattr(parsed, resource.key), message="; ".join(missing)))
             continue
         valid.append(parsed)
     if valid:

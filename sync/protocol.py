@@ -10,11 +10,13 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from domain import SCHEMA_VERSION, Event
+from domain.bounds import Brief, Instant
 from domain.conflicts import Outcome
 from domain.entities import Model
+from domain.events import DeviceId
 
 API_PREFIX = "/api/v1"
 DEVICE_HEADER = "X-Returnflow-Device"
@@ -22,9 +24,9 @@ SECRET_HEADER = "Authorization"  # "Bearer <device secret>"
 
 
 class PushRequest(Model):
-    device_id: str
+    device_id: DeviceId
     # The device's wall clock when it sent the batch: the server measures clock skew from it.
-    sent_at: AwareDatetime
+    sent_at: Instant
     events: list[Event] = Field(min_length=1)
 
 
@@ -84,7 +86,7 @@ class Problem(Model):
     """Every 4xx answer: a stable machine code and a sentence for people."""
 
     error: str
-    message: str
+    message: Brief  # quotes at most a short prefix of any value the client sent
     expected_seq: int | None = None
     detail: Any = None
 

@@ -156,7 +156,7 @@ def test_admin_provisions_a_device_whose_secret_works_once_shown(api, erp_engine
         stored = conn.execute(select(t.devices.c.secret_hash)).scalar()
     assert secret not in stored
     again = api.post("/api/v1/admin/devices", json={"device_id": "hh-9", "site_id": "DC1"}, auth=("ada", "9753"))
-    assert again.status_code == 422 and "already provisioned" in again.json()["message"]
+    assert again.status_code == 409 and "already provisioned" in again.json()["message"]
     unknown_site = api.post("/api/v1/admin/devices", json={"device_id": "hh-10", "site_id": "XX"}, auth=("ada", "9753"))
     assert unknown_site.status_code == 404
 

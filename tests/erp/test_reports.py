@@ -66,7 +66,7 @@ def test_metrics_measure_the_physical_flow(api, erp_engine, processed, catalogue
     refund = {"rma_id": rma_id, "decision": "refund", "amount_cents": 1999, "decided_at": decided.isoformat()}
     assert api.post("/api/v1/refunds", json=refund, auth=SAM).status_code == 403
     assert api.post("/api/v1/refunds", json=refund, auth=("fin", "8642")).status_code == 201
-    unknown = api.post("/api/v1/refunds", json=refund | {"rma_id": "RMA-99999997"}, auth=("fin", "8642"))
+    unknown = api.post("/api/v1/refunds", json=refund | {"rma_id": "RMA-99999995"}, auth=("fin", "8642"))
     assert unknown.status_code == 404
 
     m = api.get("/api/v1/metrics", auth=SAM).json()
