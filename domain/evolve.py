@@ -42,8 +42,11 @@ UnitPayload = (
 )
 
 
-def received_unit(payload: RmaReceipt | BlindReceipt, *, reason_code: str) -> ReturnUnit:
-    """The unit a receipt creates; an RMA receipt takes its reason from the RMA line."""
+def received_unit(payload: RmaReceipt | BlindReceipt, *, line_reason: str | None = None) -> ReturnUnit:
+    """The unit a receipt creates. Its reason is the customer's: on an RMA receipt, the one its RMA
+    line gives (`line_reason`, required); on a blind receipt, the one the associate chose."""
+    if isinstance(payload, RmaReceipt) and line_reason is None:
+        raise InvalidInput(f"RMA {payload.rma_id} line {payload.line_no} gives no reason: it is not known here")
     return ReturnUnit(
         lpn=payload.lpn,
         sku=payload.sku,
@@ -52,7 +55,7 @@ def received_unit(payload: RmaReceipt | BlindReceipt, *, reason_code: str) -> Re
         serial=payload.serial,
         lot=payload.lot,
         expiry=payload.expiry,
-        reason_code=reason_code,
+        reason_code=line_reason if isinstance(payload, RmaReceipt) else payload.reason_code,
         state=UnitState.RECEIVED,
         bin_code=payload.bin_code,
     )

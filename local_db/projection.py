@@ -67,14 +67,11 @@ def project(conn: sqlite3.Connection, event: Event, change: tuple[ReturnUnit, Re
     seq = event.device_seq
     match payload:
         case RmaReceipt() | BlindReceipt():
-            if isinstance(payload, RmaReceipt):
-                reason = rma_line_reason(conn, payload.rma_id, payload.line_no)
-                if reason is None:
-                    raise StoreError(f"event log refers to RMA {payload.rma_id} line {payload.line_no}, "
-                                     "which this device does not have")
-            else:
-                reason = payload.reason_code
-            write_unit(conn, received_unit(payload, reason_code=reason), seq)
+            reason = rma_line_reason(conn, payload.rma_id, payload.line_no) if isinstance(payload, RmaReceipt) else None
+            if isinstance(payload, RmaReceipt) and reason is None:
+                raise StoreError(f"event log refers to RMA {payload.rma_id} line {payload.line_no}, "
+                                 "which this device does not have")
+            write_unit(conn, received_unit(payload, line_reason=reason), seq)
         case BinReassigned():
             conn.execute(
                 """INSERT INTO bin_assignments (bin_code, purpose, zone, owner, device_seq) VALUES (?, ?, ?, ?, ?)

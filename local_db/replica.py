@@ -332,10 +332,10 @@ def _replay(conn: sqlite3.Connection, unit: ReturnUnit | None, event: Any) -> Re
     if isinstance(event, RmaReceipt | BlindReceipt):
         if not lpn_is_free(unit):  # the server has the unit already: its state wins
             return None
-        if isinstance(event, BlindReceipt):
-            return received_unit(event, reason_code=event.reason_code)
-        reason = rma_line_reason(conn, event.rma_id, event.line_no)
-        return received_unit(event, reason_code=reason) if reason is not None else None
+        reason = rma_line_reason(conn, event.rma_id, event.line_no) if isinstance(event, RmaReceipt) else None
+        if isinstance(event, RmaReceipt) and reason is None:
+            return None  # an RMA line this device does not hold (yet): nothing to show for it
+        return received_unit(event, line_reason=reason)
     if unit is None:
         return None
     if isinstance(event, BinReassigned):

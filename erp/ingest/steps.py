@@ -139,8 +139,7 @@ def _receive(batch: Batch, event: Event, payload: RmaReceipt | BlindReceipt) -> 
         batch.serials.setdefault((payload.sku, payload.serial), payload.lpn)
     if existing is None:  # otherwise a voided receipt's row takes the new one
         batch.new_units.add(payload.lpn)
-    reason = row.reason_code if row else payload.reason_code  # an RMA receipt's reason is its line's
-    batch.write_unit(existing, received_unit(payload, reason_code=reason), event)
+    batch.write_unit(existing, received_unit(payload, line_reason=row.reason_code if row else None), event)
     return verdict
 
 

@@ -355,7 +355,7 @@ def test_each_projected_unit_equals_the_domain_fold_of_its_events(store, catalog
         payload = event.payload
         if isinstance(payload, RmaReceipt):
             reason = next(line.reason_code for line in store.rma(payload.rma_id).lines if line.line_no == payload.line_no)
-            folded[payload.lpn] = received_unit(payload, reason_code=reason)
+            folded[payload.lpn] = received_unit(payload, line_reason=reason)
         else:
             folded[payload.lpn] = evolve(folded[payload.lpn], payload)
     assert folded[lpn(3)].condition_codes == (code,)

@@ -13,6 +13,7 @@ from domain import (
     Disposition,
     Grade,
     IllegalTransition,
+    InvalidInput,
     ReturnUnit,
     RmaReceipt,
     RmaState,
@@ -23,6 +24,7 @@ from domain import (
 )
 from domain.conflicts import APPLIED, ConflictRule, ExceptionKind, Outcome
 from domain.entities import Bin
+from domain.evolve import received_unit
 from domain.roles import Permission
 from domain.verdicts import (
     LineSoFar,
@@ -204,3 +206,11 @@ def test_a_role_that_may_not_do_the_step_is_rejected():
     verdict = actor_verdict("alex", Role.ASSOCIATE, Permission.RELEASE_QUARANTINE, held_role=Role.ASSOCIATE,
                             active=True)
     assert verdict is not None and verdict.rule is ConflictRule.ACTOR_LACKS_ROLE
+
+
+def test_a_received_units_reason_is_its_rma_lines_or_the_associates_on_a_blind_receipt():
+    assert received_unit(RECEIPT, line_reason="defective").reason_code == "defective"
+    blind = BlindReceipt(lpn=LPN, sku="HOM-20000", reason_code="not_as_described", bin_code="BIN-DCK-A01")
+    assert received_unit(blind).reason_code == "not_as_described"
+    with pytest.raises(InvalidInput, match="RMA-00000017 line 1"):
+        received_unit(RECEIPT)  # an RMA line nobody here knows gives no reason
