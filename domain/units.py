@@ -69,6 +69,19 @@ TRANSITIONS: Final[dict[tuple[UnitState, UnitEvent], UnitState | _Resume]] = {
 
 _HOLDS = {E.QUARANTINE, E.DISPUTE}
 
+# The step a unit in each state waits for on the normal path, receipt to stored (a quarantined unit:
+# its put-away in a quarantine bin; a disputed one: a supervisor's resolution). Every one is a move
+# of the table above; a state not listed waits for nothing.
+NEXT_STEP: Final[dict[UnitState, UnitEvent]] = {
+    S.RECEIVED: E.INSPECT, S.INSPECTED: E.GRADE, S.GRADED: E.DECIDE, S.DISPOSITIONED: E.STORE,
+    S.QUARANTINED: E.STORE, S.DISPUTED: E.RESOLVE,
+}
+
+
+def allows(state: UnitState, event: UnitEvent) -> bool:
+    """Whether a unit in `state` may take `event` (the table above, for a screen to offer it or not)."""
+    return (state, event) in TRANSITIONS
+
 
 def _why_refused(state: UnitState, event: UnitEvent) -> str:
     if state is S.CLOSED:

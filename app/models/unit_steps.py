@@ -14,6 +14,7 @@ from enum import StrEnum
 from domain import Disposition, Grade, ReturnflowError, ReturnUnit, UnitState, suggest
 from domain.evidence import photo_required
 from domain.evolve import Correction, correction_for, required_bin_type
+from domain.units import NEXT_STEP, UnitEvent, allows
 from local_db.screens import suggest_bin
 from scanner import Scan, ScanError, ScanKind
 
@@ -33,14 +34,9 @@ class Step(StrEnum):
     DONE = "done"
 
 
-_STEP_OF_STATE = {
-    UnitState.RECEIVED: Step.INSPECT,
-    UnitState.INSPECTED: Step.GRADE,
-    UnitState.GRADED: Step.DECIDE,
-    UnitState.DISPOSITIONED: Step.PUT_AWAY,
-    UnitState.QUARANTINED: Step.PUT_AWAY,
-    UnitState.DISPUTED: Step.WAITING,
-}
+# The screen for the step a unit waits for (domain.units.NEXT_STEP); none: it is done.
+_SCREEN_OF_STEP = {UnitEvent.INSPECT: Step.INSPECT, UnitEvent.GRADE: Step.GRADE, UnitEvent.DECIDE: Step.DECIDE,
+                   UnitEvent.STORE: Step.PUT_AWAY, UnitEvent.RESOLVE: Step.WAITING}
 
 
 def unit_of(session: Session, scan: Scan) -> tuple[Feedback, ReturnUnit | None]:
@@ -93,7 +89,8 @@ class UnitFlow:
             return Step.PUT_AWAY
         if self.regrading:
             return Step.GRADE
-        return _STEP_OF_STATE.get(self.unit.state, Step.DONE)
+        waits_for = NEXT_STEP.get(self.unit.state)
+        return _SCREEN_OF_STEP[waits_for] if waits_for is not None else Step.DONE
 
     @property
     def prompt(self) -> str:
@@ -300,7 +297,7 @@ class UnitFlow:
 
     def quarantine(self) -> Feedback:
         """Put the unit in hand on hold (damage, suspicion): it then goes to a quarantine bin."""
-        if self.unit is None or self.unit.state in (UnitState.QUARANTINED, UnitState.STORED, UnitState.CLOSED):
+        if self.unit is None or not allows(self.unit.state, UnitEvent.QUARANTINE):
             return self._not_now(None)
         _ = self.session._
         reason = self.field("hold_reason").text.strip()

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from domain import RESUME, TRANSITIONS, IllegalTransition, ReturnUnit, UnitEvent, UnitState, advance, next_state
+from domain.units import NEXT_STEP, allows
 
 S, E = UnitState, UnitEvent
 
@@ -106,3 +107,9 @@ def test_dispute_then_resolution_resumes_with_the_chosen_decision():
     assert (disputed.state, disputed.held_from) == (S.DISPUTED, S.GRADED)
     resolved = advance(disputed, E.RESOLVE, grade=Grade.C)
     assert (resolved.state, resolved.grade, resolved.held_from) == (S.GRADED, Grade.C, None)
+
+
+def test_each_states_next_step_on_the_normal_path_is_a_move_of_the_table():
+    assert all(allows(state, step) for state, step in NEXT_STEP.items())
+    assert set(NEXT_STEP) == {s for s in UnitState if s not in (UnitState.STORED, UnitState.CLOSED, UnitState.VOIDED)}
+    assert not allows(UnitState.STORED, UnitEvent.QUARANTINE) and allows(UnitState.GRADED, UnitEvent.QUARANTINE)
