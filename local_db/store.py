@@ -53,6 +53,7 @@ from domain import (
     uuid7,
 )
 from domain.bins import check_reassignment
+from domain.bounds import FIRST_YEAR, LAST_YEAR
 from domain.demo import DemoCatalogue
 from domain.events import validate_device_id
 from domain.evolve import check_receiving_bin, check_store_bin, evolve, lpn_is_free, resolution_resumes
@@ -62,6 +63,18 @@ from .errors import NotInitialized, StoreError
 from .projection import PROJECTION_TABLES, load_unit, project
 from .reads import Environment
 from .sync_side import SyncSide
+
+
+# The device's clock must read a time the server takes (domain.bounds): years FIRST_YEAR to LAST_YEAR.
+_FIRST_MS = int(dt.datetime(FIRST_YEAR, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
+_AFTER_LAST_MS = int(dt.datetime(LAST_YEAR + 1, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _date_of(wall_ms: int) -> str:
+    try:
+        return f"{dt.datetime.fromtimestamp(wall_ms / 1000, dt.UTC):%Y-%m-%d}"
+    except (OverflowError, OSError, ValueError):
+        return "a date beyond any calendar"
 
 
 class DeviceStore(SyncSide):
@@ -332,6 +345,10 @@ class DeviceStore(SyncSide):
         seq = self._conn.execute("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events").fetchone()[0]
         hlc = self._clock.now()
         wall_ms = self._env.wall_ms()
+        if not _FIRST_MS <= wall_ms < _AFTER_LAST_MS:
+            # The server refuses a time outside those years: an event stamped so would never leave.
+            raise InvalidInput(f"this handheld's clock reads {_date_of(wall_ms)}: set its date and time, then do "
+                               "this again")
         # Every field is made here from validated parts: constructed without validating twice.
         event = Event.model_construct(
             event_id=uuid7(wall_ms, self._env.random_bytes(10)),

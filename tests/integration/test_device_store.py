@@ -96,6 +96,18 @@ def test_only_the_devices_own_user_can_read_its_database_and_wal(tmp_path, catal
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("clock", [dt.datetime(2150, 1, 1, tzinfo=dt.UTC), dt.datetime(1969, 12, 31, tzinfo=dt.UTC)])
+def test_a_clock_outside_the_years_the_server_takes_refuses_the_step_in_words_and_writes_nothing(
+        tmp_path, catalogue, clock):
+    with DeviceStore.open(tmp_path / "device.db", env=stepping_environment(start=clock)) as store:
+        store.initialize("hh-1")
+        store.load_catalogue(catalogue)
+        before = snapshot(store)
+        with pytest.raises(InvalidInput, match=f"clock reads {clock:%Y-%m-%d}: set its date and time"):
+            receive(store, catalogue)
+        assert snapshot(store) == before
+
+
 def test_normal_unit_goes_receive_to_stored_with_one_event_per_step(store, catalogue):
     unit = to_state(store, catalogue, UnitState.STORED)
     assert (unit.state, unit.grade, unit.disposition, unit.bin_code) == (
