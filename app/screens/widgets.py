@@ -117,7 +117,8 @@ def TextInput(typed: Typed, label: str, router: KeyRouter, *, on_submit: Callabl
         label=label, value=typed.text, on_change=changed, on_submit=submitted, text_size=22, height=TARGET + 8,
         password=password, can_reveal_password=password, autofocus=autofocus, ref=ref,
         keyboard_type=ft.KeyboardType.NUMBER if digits else ft.KeyboardType.TEXT,
-        input_filter=ft.NumbersOnlyInputFilter() if digits else None)
+        input_filter=ft.NumbersOnlyInputFilter() if digits else None,
+        width=float("inf"))  # as wide as the screen, like the buttons: a bigger target for a gloved thumb
     return ft.Semantics(identifier=key_id, content=field) if key_id else field
 
 
