@@ -35,8 +35,9 @@ from domain.verdicts import (
     rival_decision,
     store_verdict,
 )
+from tests.unit.test_corrections import LPN
+from tests.unit.test_corrections import unit as unit_in
 
-LPN = "LPN-0000000017"
 AT = dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)
 RECEIPT = RmaReceipt(lpn=LPN, sku="ELE-10000", rma_id="RMA-00000017", line_no=1, bin_code="BIN-DCK-A01")
 LINE = LineSoFar(sku="ELE-10000", rma_state=RmaState.APPROVED, expected=2, received=0)
@@ -44,15 +45,8 @@ RESTOCK_BIN = Bin(code="BIN-RST-R01", type=BinType.RESTOCK, zone="R")
 
 
 def unit(state: UnitState, version: int = 3, **fields: object) -> ReturnUnit:
-    defaults: dict[str, object] = {"sku": "ELE-10000", "reason_code": "defective", "bin_code": "BIN-DCK-A01",
-                                   "rma_id": "RMA-00000017", "line_no": 1}
-    if state in (UnitState.GRADED, UnitState.DISPOSITIONED, UnitState.STORED):
-        defaults["grade"] = Grade.A
-    if state in (UnitState.DISPOSITIONED, UnitState.STORED):
-        defaults["disposition"] = Disposition.RESTOCK
-    if state is UnitState.STORED:
-        defaults["bin_code"] = "BIN-RST-R01"
-    return ReturnUnit(lpn=LPN, state=state, server_version=version, **(defaults | fields))
+    """A unit of the corrections' tests, received on line 1 of RMA-00000017, at server version `version`."""
+    return unit_in(state, **({"rma_id": "RMA-00000017", "line_no": 1, "server_version": version} | fields))
 
 
 def refused(step_unit: ReturnUnit) -> IllegalTransition:

@@ -33,7 +33,7 @@ MOVE = UnitMoved(lpn=LPN, bin_code="BIN-RST-R02")
 
 
 def unit(state: UnitState, **fields: object) -> ReturnUnit:
-    defaults: dict[str, object] = {"bin_code": "BIN-DCK-A01"}
+    defaults: dict[str, object] = {"sku": "ELE-10000", "reason_code": "defective", "bin_code": "BIN-DCK-A01"}
     if state in (S.GRADED, S.DISPOSITIONED, S.STORED):
         defaults["grade"] = Grade.A
     if state in (S.DISPOSITIONED, S.STORED):
@@ -42,7 +42,7 @@ def unit(state: UnitState, **fields: object) -> ReturnUnit:
         defaults["bin_code"] = "BIN-RST-R01"
     if state in (S.QUARANTINED, S.DISPUTED):
         defaults["held_from"] = S.GRADED
-    return ReturnUnit(lpn=LPN, sku="ELE-10000", reason_code="defective", state=state, **(defaults | fields))
+    return ReturnUnit(lpn=LPN, state=state, **(defaults | fields))
 
 
 def test_voiding_a_received_unit_makes_it_voided_and_frees_its_lpn():
