@@ -42,18 +42,18 @@ next frame is the retry.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import zxingcpp
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
 from biip.upc import Upc
-from pyzbar import pyzbar
 
+from scanner._engines import ZBAR_RETAIL, zbar_reads, zxing_reads
 from scanner._exceptions import UnreadableError
+from scanner._image import Fixes, darken, map_back, to_gray
 from scanner._models import Point, Read, Symbology
 
 if TYPE_CHECKING:
@@ -75,11 +75,24 @@ _WEAK_CHECK = frozenset(
 )
 _RETAIL = frozenset({Symbology.EAN13, Symbology.EAN8, Symbology.UPCA, Symbology.UPCE})
 
-# Below this longer side, modules are often 1-2 pixels and a 2x upscale helps.
-_UPSCALE_MAX_SIDE = 800
-# Deskew only a clear single direction, off the axes by more than decoders tolerate.
-_MIN_COHERENCE = 0.3
-_MIN_SKEW_DEGREES = 4.0
+# The order of attempts, first hit wins. (image fix, library) pairs; a fix that
+# does not apply to an image (upscaling a large one, deskewing an unskewed one)
+# is skipped. zxing-cpp variants of a fix come before zbar: zbar's EAN/UPC
+# decoder misreads more on damaged images (see bench/decode.py --show).
+ATTEMPTS: tuple[tuple[str, str], ...] = (
+    ("original", "zxing"),
+    ("upscaled", "zxing"),
+    ("upscaled_sharpened", "zxing"),
+    ("upscaled_equalized", "zxing"),
+    ("sharpened", "zxing"),
+    ("equalized", "zxing"),
+    ("deskewed", "zxing"),
+    ("original", "zbar"),
+    ("upscaled", "zbar"),
+    ("equalized", "zbar"),
+    ("deskewed", "zbar"),
+)
+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,10 +108,10 @@ class Decoder:
     use_zbar: bool = True
 
     def decode(self, image: np.ndarray) -> list[Read]:
-        gray = _to_gray(image)
+        gray = to_gray(image)
         if gray.size == 0:
             return []
-        fixes = _Fixes(gray)
+        fixes = Fixes(gray)
         for found in self._attempts(fixes):
             reads, disputed, unstable = self._settle(gray, found)
             if disputed or unstable:
@@ -110,7 +123,7 @@ class Decoder:
                 return reads
         return []
 
-    def _attempts(self, fixes: _Fixes) -> Iterator[list[Read]]:
+    def _attempts(self, fixes: Fixes) -> Iterator[list[Read]]:
         """The reads of each attempt in ATTEMPTS order, in original coordinates."""
         for fix, library in ATTEMPTS:
             if (library == "zbar" and not self.use_zbar) or (fix != "original" and not self.retry):
@@ -119,8 +132,8 @@ class Decoder:
             if fixed is None:
                 continue
             image_fixed, back = fixed
-            found = _zxing(image_fixed) if library == "zxing" else _zbar(image_fixed)
-            yield [_map_back(read, back) for read in found]
+            found = zxing_reads(image_fixed) if library == "zxing" else zbar_reads(image_fixed)
+            yield [map_back(read, back) for read in found]
 
     def _settle(self, gray: np.ndarray, reads: list[Read]) -> tuple[list[Read], list[Read], list[Read]]:
         """Split one attempt's reads into accepted, disputed and unstable ones.
@@ -159,10 +172,10 @@ class Decoder:
     def _confirmed(self, gray: np.ndarray, read: Read) -> bool:
         """Does the other decoder read the same content on a crop around `read`?"""
         crop = _crop_around(gray, read)
-        second = _zxing(crop) if read.decoder == "zbar" else (_zbar(crop) if self.use_zbar else [])
+        second = zxing_reads(crop) if read.decoder == "zbar" else (zbar_reads(crop) if self.use_zbar else [])
         return any(_same_content(read, other) for other in second)
 
-    def _vote(self, gray: np.ndarray, fixes: _Fixes, disputed: list[Read]) -> list[Read]:
+    def _vote(self, gray: np.ndarray, fixes: Fixes, disputed: list[Read]) -> list[Read]:
         """Settle a dispute by the reads of every attempt on the disputed spot.
 
         Each attempt gives one vote per content it reads there; a content must
@@ -201,7 +214,7 @@ def _contradicted(gray: np.ndarray, read: Read) -> bool:
     if read.decoder == "zbar" or read.symbology not in _RETAIL:
         return False
     # Only the EAN/UPC decoders: less than half the time of a full zbar pass.
-    others = _zbar(_crop_around(gray, read), symbols=_ZBAR_RETAIL)
+    others = zbar_reads(_crop_around(gray, read), symbols=ZBAR_RETAIL)
     return bool(others) and not any(_same_content(read, other) for other in others)
 
 
@@ -223,8 +236,8 @@ def _width_sensitive(gray: np.ndarray, read: Read) -> bool:
     x0, y0, x1, y1 = _crop_box(gray, read, spread=1.0 if read.decoder == "zbar" else 0.2)
     back = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
     found = [
-        _map_back(other, back)
-        for other in _zxing(_darken(gray[y0:y1, x0:x1]))
+        map_back(other, back)
+        for other in zxing_reads(darken(gray[y0:y1, x0:x1]))
         if other.symbology in _RETAIL and _gtin_ok(other)
     ]
     rivals = [other for other in found if not _same_content(read, other) and _same_bars(read, other)]
@@ -251,134 +264,6 @@ def decode_image_bytes(data: bytes, *, decoder: Decoder = _DEFAULT) -> list[Read
     if image is None:
         raise UnreadableError("this file is not a picture the scanner can open: take a new photo")
     return decoder.decode(image)
-
-
-# --- the two libraries ------------------------------------------------------------------
-
-
-def _zxing(gray: np.ndarray) -> list[Read]:
-    return [
-        Read(
-            symbology=_ZXING_SYMBOLOGY.get(found.format, Symbology.OTHER),
-            text=found.text,
-            raw=bytes(found.bytes),
-            aim_id=found.symbology_identifier or None,
-            gs1=found.content_type == zxingcpp.ContentType.GS1,
-            position=(
-                Point(found.position.top_left.x, found.position.top_left.y),
-                Point(found.position.top_right.x, found.position.top_right.y),
-                Point(found.position.bottom_right.x, found.position.bottom_right.y),
-                Point(found.position.bottom_left.x, found.position.bottom_left.y),
-            ),
-            decoder="zxing",
-        )
-        for found in zxingcpp.read_barcodes(gray, text_mode=zxingcpp.TextMode.Plain)
-    ]
-
-
-def _zbar(gray: np.ndarray, symbols: list[pyzbar.ZBarSymbol] | None = None) -> list[Read]:
-    reads = []
-    for found in pyzbar.decode(gray, symbols=symbols):
-        symbology = _ZBAR_SYMBOLOGY.get(found.type, Symbology.OTHER)
-        text = _zbar_text(found.data)
-        if symbology is Symbology.CODE39 and _looks_full_ascii(text):
-            # zbar does not expand Code 39 full-ASCII pairs ("+A" = "a"): the text
-            # would be wrong, and zxing-cpp has already had its chance.
-            continue
-        left, top, width, height = found.rect
-        reads.append(
-            Read(
-                symbology=symbology,
-                text=text,
-                raw=found.data,
-                aim_id=_ZBAR_AIM.get(symbology),
-                gs1=symbology in (Symbology.DATABAR, Symbology.DATABAR_EXPANDED),
-                position=(
-                    Point(left, top),
-                    Point(left + width, top),
-                    Point(left + width, top + height),
-                    Point(left, top + height),
-                ),
-                decoder="zbar",
-            )
-        )
-    return reads
-
-
-def _zbar_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _looks_full_ascii(text: str) -> bool:
-    return any(a in "$%/+" and b.isalpha() for a, b in zip(text, text[1:], strict=False))
-
-
-_ZXING_FORMATS = {
-    Symbology.EAN13: ("EAN13", "ISBN"),
-    Symbology.EAN8: ("EAN8",),
-    Symbology.UPCA: ("UPCA",),
-    Symbology.UPCE: ("UPCE",),
-    Symbology.CODE128: ("Code128",),
-    Symbology.CODE39: ("Code39", "Code39Std", "Code39Ext", "Code32", "PZN"),
-    Symbology.CODE93: ("Code93",),
-    Symbology.CODABAR: ("Codabar",),
-    Symbology.ITF: ("ITF", "ITF14"),
-    Symbology.DATABAR: ("DataBar", "DataBarOmni", "DataBarStk", "DataBarStkOmni"),
-    Symbology.DATABAR_EXPANDED: ("DataBarExp", "DataBarExpStk"),
-    Symbology.DATABAR_LIMITED: ("DataBarLtd",),
-    Symbology.QR: ("QRCode", "QRCodeModel1", "QRCodeModel2"),
-    Symbology.MICRO_QR: ("MicroQRCode",),
-    Symbology.RMQR: ("RMQRCode",),
-    Symbology.DATAMATRIX: ("DataMatrix",),
-    Symbology.PDF417: ("PDF417", "CompactPDF417"),
-    Symbology.MICRO_PDF417: ("MicroPDF417",),
-    Symbology.AZTEC: ("Aztec", "AztecCode", "AztecRune"),
-    Symbology.MAXICODE: ("MaxiCode",),
-}
-_ZXING_SYMBOLOGY = {
-    getattr(zxingcpp.BarcodeFormat, name): symbology
-    for symbology, names in _ZXING_FORMATS.items()
-    for name in names
-}
-
-_ZBAR_SYMBOLOGY = {
-    "EAN13": Symbology.EAN13,
-    "ISBN13": Symbology.EAN13,
-    "EAN8": Symbology.EAN8,
-    "UPCA": Symbology.UPCA,
-    "UPCE": Symbology.UPCE,
-    "ISBN10": Symbology.EAN13,
-    "CODE128": Symbology.CODE128,
-    "CODE39": Symbology.CODE39,
-    "CODE93": Symbology.CODE93,
-    "CODABAR": Symbology.CODABAR,
-    "I25": Symbology.ITF,
-    "DATABAR": Symbology.DATABAR,
-    "DATABAR_EXP": Symbology.DATABAR_EXPANDED,
-    "QRCODE": Symbology.QR,
-    "PDF417": Symbology.PDF417,
-}
-_ZBAR_RETAIL = [
-    pyzbar.ZBarSymbol.EAN13,
-    pyzbar.ZBarSymbol.EAN8,
-    pyzbar.ZBarSymbol.UPCA,
-    pyzbar.ZBarSymbol.UPCE,
-    pyzbar.ZBarSymbol.ISBN10,
-    pyzbar.ZBarSymbol.ISBN13,
-]
-# Only where the symbology alone fixes the identifier: zbar cannot tell GS1-128
-# from Code 128, so those reads carry no AIM identifier at all.
-_ZBAR_AIM = {
-    Symbology.EAN13: "]E0",
-    Symbology.UPCA: "]E0",
-    Symbology.UPCE: "]E0",
-    Symbology.EAN8: "]E4",
-    Symbology.DATABAR: "]e0",
-    Symbology.DATABAR_EXPANDED: "]e0",
-}
 
 
 # --- comparing reads --------------------------------------------------------------------
@@ -484,143 +369,3 @@ def _crop_box(gray: np.ndarray, read: Read, *, spread: float = 0.2) -> tuple[int
     margin = int(max(x1 - x0, y1 - y0) * spread) + 8
     height, width = gray.shape[:2]
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
-
-
-# --- image fixes ------------------------------------------------------------------------
-
-
-def _to_gray(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
-# The order of attempts, first hit wins. (image fix, library) pairs; a fix that
-# does not apply to an image (upscaling a large one, deskewing an unskewed one)
-# is skipped. zxing-cpp variants of a fix come before zbar: zbar's EAN/UPC
-# decoder misreads more on damaged images (see bench/decode.py --show).
-ATTEMPTS: tuple[tuple[str, str], ...] = (
-    ("original", "zxing"),
-    ("upscaled", "zxing"),
-    ("upscaled_sharpened", "zxing"),
-    ("upscaled_equalized", "zxing"),
-    ("sharpened", "zxing"),
-    ("equalized", "zxing"),
-    ("deskewed", "zxing"),
-    ("original", "zbar"),
-    ("upscaled", "zbar"),
-    ("equalized", "zbar"),
-    ("deskewed", "zbar"),
-)
-
-
-_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-
-
-class _Fixes:
-    """Fixed versions of one image, computed on first use, each with the affine
-    matrix that maps its points back to the original."""
-
-    def __init__(self, gray: np.ndarray) -> None:
-        self._gray = gray
-        self._done: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"original": (gray, _IDENTITY)}
-
-    def get(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
-        if name not in self._done:
-            self._done[name] = getattr(self, f"_{name}")()
-        return self._done[name]
-
-    def _upscaled(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if max(self._gray.shape[:2]) > _UPSCALE_MAX_SIDE:
-            return None
-        big = cv2.resize(self._gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-        return big, np.array([[0.5, 0, 0], [0, 0.5, 0]])
-
-    def _upscaled_sharpened(self) -> tuple[np.ndarray, np.ndarray] | None:
-        upscaled = self.get("upscaled")
-        return None if upscaled is None else (_sharpen(upscaled[0]), upscaled[1])
-
-    def _upscaled_equalized(self) -> tuple[np.ndarray, np.ndarray] | None:
-        upscaled = self.get("upscaled")
-        return None if upscaled is None else (_equalize(upscaled[0]), upscaled[1])
-
-    def _sharpened(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return _sharpen(self._gray), _IDENTITY
-
-    def _equalized(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return _equalize(self._gray), _IDENTITY
-
-    def _deskewed(self) -> tuple[np.ndarray, np.ndarray] | None:
-        angle = _skew_angle(self._gray)
-        return None if angle is None else _rotated(self._gray, angle)
-
-
-def _sharpen(gray: np.ndarray) -> np.ndarray:
-    """Unsharp mask: restores edges of a slightly out-of-focus symbol."""
-    return cv2.addWeighted(gray, 2.0, cv2.GaussianBlur(gray, (0, 0), 2), -1.0, 0)
-
-
-def _equalize(gray: np.ndarray) -> np.ndarray:
-    """CLAHE: stretches local contrast of faded print or a label in shadow."""
-    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
-
-
-# gamma 2: mid grey 128 becomes 64, so the 50 % edge of a blurred bar moves into the space.
-_DARKEN_LUT = (255 * (np.arange(256) / 255.0) ** 2).astype(np.uint8)
-
-
-def _darken(gray: np.ndarray) -> np.ndarray:
-    """Gamma 2: widens bars that over-exposure or blur has thinned (and fades glare)."""
-    return cv2.LUT(gray, _DARKEN_LUT)
-
-
-def _skew_angle(gray: np.ndarray) -> float | None:
-    """The angle (degrees) of a dominant bar direction that is neither horizontal nor
-    vertical, or None. Linear decoders scan rows and columns and lose a 1D symbol
-    tilted by more than a few degrees; a photo of a carton often is.
-
-    Uses the magnitude-weighted mean of doubled gradient angles (a structure tensor
-    over the image): bars give one strong direction, clutter averages out.
-    """
-    small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) if max(gray.shape) > 600 else gray
-    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
-    weight = gx * gx + gy * gy
-    total = float(weight.sum())
-    if total == 0.0:
-        return None
-    c = float((weight * np.cos(2 * np.arctan2(gy, gx))).sum())
-    s = float((weight * np.sin(2 * np.arctan2(gy, gx))).sum())
-    if np.hypot(c, s) / total < _MIN_COHERENCE:
-        return None
-    angle = float(np.degrees(0.5 * np.arctan2(s, c)))
-    off_axis = abs(((angle + 45) % 90) - 45)
-    return angle if off_axis >= _MIN_SKEW_DEGREES else None
-
-
-def _rotated(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate so the dominant gradient is horizontal (bars vertical), on a canvas large
-    enough to keep the corners; returns the image and the matrix back to `gray`."""
-    height, width = gray.shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_w, new_h = int(height * sin + width * cos), int(height * cos + width * sin)
-    matrix[0, 2] += new_w / 2 - width / 2
-    matrix[1, 2] += new_h / 2 - height / 2
-    border = int(cv2.mean(gray)[0])
-    rotated = cv2.warpAffine(gray, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=border)
-    return rotated, cv2.invertAffineTransform(matrix)
-
-
-def _map_back(read: Read, matrix: np.ndarray) -> Read:
-    """Positions found on a fixed image, in the coordinates of the original."""
-    position = tuple(
-        Point(
-            int(matrix[0][0] * p.x + matrix[0][1] * p.y + matrix[0][2]),
-            int(matrix[1][0] * p.x + matrix[1][1] * p.y + matrix[1][2]),
-        )
-        for p in read.position
-    )
-    return replace(read, position=position)

@@ -172,8 +172,8 @@ def _ean_read(text: str, y: int, decoder: str = "zxing", x: int = 100) -> Read:
 def test_two_contents_on_the_same_bars_without_a_clear_majority_give_no_read(monkeypatch):
     # A library that reads two different valid EANs on the same bars, every time.
     conflicting = [_ean_read("4006381333931", 100), _ean_read("9780201379624", 110)]
-    monkeypatch.setattr(decode_module, "_zxing", lambda gray: list(conflicting))
-    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [])
+    monkeypatch.setattr(decode_module, "zxing_reads", lambda gray: list(conflicting))
+    monkeypatch.setattr(decode_module, "zbar_reads", lambda gray, symbols=None: [])
 
     assert decode_image(np.full((300, 400), 255, dtype=np.uint8)) == []
 
@@ -181,8 +181,8 @@ def test_two_contents_on_the_same_bars_without_a_clear_majority_give_no_read(mon
 def test_a_dispute_is_settled_by_the_content_most_attempts_read(monkeypatch):
     # The first attempt reads a rival on the same bars; the fixed images agree on one content.
     attempts = iter([[_ean_read("4006381333931", 100), _ean_read("9780201379624", 110)]])
-    monkeypatch.setattr(decode_module, "_zxing", lambda gray: next(attempts, [_ean_read("4006381333931", 100)]))
-    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [])
+    monkeypatch.setattr(decode_module, "zxing_reads", lambda gray: next(attempts, [_ean_read("4006381333931", 100)]))
+    monkeypatch.setattr(decode_module, "zbar_reads", lambda gray, symbols=None: [])
 
     assert [read.text for read in decode_image(np.full((300, 400), 255, dtype=np.uint8))] == ["4006381333931"]
 
@@ -201,8 +201,8 @@ def _thin_bars_photo(monkeypatch, *, darkened_text: str) -> np.ndarray:
     def zxing(gray):
         return [_centred_ean("4006381333931" if gray.mean() > 150 else darkened_text, gray)]
 
-    monkeypatch.setattr(decode_module, "_zxing", zxing)
-    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [_centred_ean("4006381333931", gray, "zbar")])
+    monkeypatch.setattr(decode_module, "zxing_reads", zxing)
+    monkeypatch.setattr(decode_module, "zbar_reads", lambda gray, symbols=None: [_centred_ean("4006381333931", gray, "zbar")])
     return grey
 
 
@@ -228,7 +228,7 @@ def test_a_vote_winner_that_changes_when_darkened_is_not_reported(monkeypatch):
             return [_centred_ean("4006387333935", gray)]
         return next(first, [_ean_read("4006381333931", 100)])
 
-    monkeypatch.setattr(decode_module, "_zxing", zxing)
-    monkeypatch.setattr(decode_module, "_zbar", lambda gray, symbols=None: [])
+    monkeypatch.setattr(decode_module, "zxing_reads", zxing)
+    monkeypatch.setattr(decode_module, "zbar_reads", lambda gray, symbols=None: [])
 
     assert decode_image(np.full((300, 400), 180, dtype=np.uint8)) == []
