@@ -109,6 +109,10 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+class _ReceivedBeforeLastPush(Exception):
+    """The batch was received before the device's last push was, which took its turn first."""
+
+
 def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: dt.datetime,
                received_at: dt.datetime) -> PushResult:
     seqs = [e.device_seq for e in events]
@@ -125,17 +129,19 @@ def push_batch(engine: Engine, device: Device, events: list[Event], *, sent_at: 
     while True:
         try:
             return _push_in_turn(engine, device, events, heads, sent_at=sent_at, received_at=received_at)
+        except _ReceivedBeforeLastPush:
+            pass  # it came in before the device's batch ahead of it, and its turn came after that one's
         except PushRefused as refused:
             # A device keeps more than one batch on its way, so this one may have overtaken the one
             # before it (taken up by another thread or worker): wait for that one, then try again.
             if refused.error != "gap" or not _predecessor_applied(engine, device.device_id, seqs[0], deadline):
                 raise
-            # Applied after the batch ahead of it, so received after it too: the server's receipt
-            # times follow each device's order.
-            received_at = dt.datetime.now(dt.UTC)
-            received = EVENT_INSERT.param(engine.dialect, "received_at")(received_at)
-            at = EVENT_INSERT.columns.index("received_at")
-            heads = [(*head[:at], received, *head[at + 1:]) for head in heads]
+        # Applied after the batch ahead of it, so received after it too: the server's receipt
+        # times follow each device's order.
+        received_at = dt.datetime.now(dt.UTC)
+        received = EVENT_INSERT.param(engine.dialect, "received_at")(received_at)
+        at = EVENT_INSERT.columns.index("received_at")
+        heads = [(*head[:at], received, *head[at + 1:]) for head in heads]
 
 
 def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: list[tuple[Any, ...]], *,
@@ -151,9 +157,10 @@ def _push_in_turn(engine: Engine, device: Device, events: list[Event], heads: li
             planned = _plan(engine, device, events, heads, received_at, skew_ms)
             with _file_turn(lock_file), engine.begin() as conn:
                 feed.lock_feed(conn)
-                row = conn.execute(
-                    select(t.ledger.c.last_seq).where(t.ledger.c.device_id == device.device_id).with_for_update()
-                ).one()
+                row = conn.execute(select(t.ledger.c.last_seq, t.ledger.c.last_push_at)
+                                   .where(t.ledger.c.device_id == device.device_id).with_for_update()).one()
+                if row.last_push_at is not None and row.last_push_at > received_at:
+                    raise _ReceivedBeforeLastPush()
                 last = row.last_seq
                 if planned is not None and last == first_seq - 1 and planned.still_holds(conn):
                     batch, results, new_last = planned, [], events[-1].device_seq
